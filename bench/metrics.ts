@@ -1,0 +1,2 @@
+/** One benchmark figure: `npm run bench -- --json` prints `{ name: { value, unit } }`. */
+export type Metrics = Record<string, { value: number; unit: string }>;

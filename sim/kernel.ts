@@ -1,0 +1,212 @@
+import { EventHeap } from "./heap.js";
+import { RunningHash } from "./hash.js";
+import type { Micros } from "./time.js";
+
+/**
+ * Something that owns scheduled events: a simulated process. An event
+ * records its owner's incarnation when scheduled; a crash bumps the
+ * incarnation, which cancels every timer and in-flight handler of the old
+ * incarnation in O(1). A paused owner (SIGSTOP) keeps its events: they wait
+ * in `deferred` and run, in their original order, when it resumes.
+ */
+export interface EventOwner {
+  incarnation: number;
+  paused: boolean;
+  deferred: SimEvent[];
+}
+
+export type Callback = (arg: any) => void;
+
+export class SimEvent {
+  time: Micros = 0;
+  seq = 0;
+  /** null once cancelled or run. */
+  fn: Callback | null = null;
+  arg: unknown = undefined;
+  owner: EventOwner | null = null;
+  incarnation = 0;
+}
+
+/** A handle to a scheduled event; `cancel` is idempotent. */
+export type Timer = SimEvent;
+
+export type StopReason = "time-limit" | "event-budget" | "quiescent" | "stopped" | "condition";
+
+export interface RunLimits {
+  /** Stop once the next event would be later than this time (the clock is then set to it). */
+  untilUs?: Micros;
+  /** Stop after this many events have run in this call. */
+  maxEvents?: number;
+  /** Checked after every event; the run stops as soon as it returns true. */
+  until?: () => boolean;
+}
+
+export interface RunResult {
+  reason: StopReason;
+  events: number;
+  nowUs: Micros;
+}
+
+export interface TraceEvent {
+  timeUs: Micros;
+  node: string;
+  kind: string;
+  details?: Record<string, unknown>;
+}
+
+export type TraceListener = (event: TraceEvent, line: string) => void;
+
+/**
+ * The virtual clock and event queue. Nothing here reads host time: the
+ * clock moves only by jumping to the next event, so idle simulated time costs
+ * nothing.
+ */
+export class Simulation {
+  private nowUs: Micros = 0;
+  private seq = 0;
+  private readonly heap = new EventHeap<SimEvent>();
+  private stopRequested = false;
+  /** Events run since the simulation was created (cancelled ones excluded). */
+  eventsRun = 0;
+  private readonly traceHash = new RunningHash();
+  private traceCount = 0;
+  private readonly listeners: TraceListener[] = [];
+
+  get now(): Micros {
+    return this.nowUs;
+  }
+
+  /** Events still queued, including cancelled ones not yet discarded. */
+  get pending(): number {
+    return this.heap.size;
+  }
+
+  schedule(atUs: Micros, fn: Callback, arg?: unknown, owner: EventOwner | null = null): Timer {
+    if (!(atUs >= this.nowUs)) {
+      throw new RangeError(`schedule: time ${atUs} is before now ${this.nowUs}`);
+    }
+    if (!Number.isInteger(atUs)) throw new RangeError(`schedule: time ${atUs} is not an integer`);
+    return this.scheduleEvent(new SimEvent(), atUs, fn, arg, owner);
+  }
+
+  /**
+   * Schedules a caller-made event object (a subclass of SimEvent, such as a
+   * network packet), saving an allocation on hot paths.
+   */
+  scheduleEvent<E extends SimEvent>(ev: E, atUs: Micros, fn: Callback, arg: unknown, owner: EventOwner | null): E {
+    // Callers on hot paths pass integer times by construction; `schedule` checks for the rest.
+    if (!(atUs >= this.nowUs)) throw new RangeError(`schedule: time ${atUs} is before now ${this.nowUs}`);
+    ev.time = atUs;
+    ev.seq = this.seq++;
+    ev.fn = fn;
+    ev.arg = arg;
+    ev.owner = owner;
+    ev.incarnation = owner === null ? 0 : owner.incarnation;
+    this.heap.push(ev);
+    return ev;
+  }
+
+  after(delayUs: Micros, fn: Callback, arg?: unknown, owner: EventOwner | null = null): Timer {
+    return this.schedule(this.nowUs + Math.max(0, Math.round(delayUs)), fn, arg, owner);
+  }
+
+  cancel(timer: Timer | null | undefined): void {
+    if (timer) timer.fn = null;
+  }
+
+  /** Re-queues a paused owner's deferred events at the current time, in their original order. */
+  resumeDeferred(owner: EventOwner): void {
+    const list = owner.deferred;
+    owner.deferred = [];
+    for (const ev of list) {
+      if (ev.fn === null || ev.incarnation !== owner.incarnation) continue;
+      ev.time = this.nowUs;
+      ev.seq = this.seq++;
+      this.heap.push(ev);
+    }
+  }
+
+  stop(): void {
+    this.stopRequested = true;
+  }
+
+  run(limits: RunLimits = {}): RunResult {
+    const untilUs = limits.untilUs ?? Number.POSITIVE_INFINITY;
+    const maxEvents = limits.maxEvents ?? Number.POSITIVE_INFINITY;
+    const until = limits.until;
+    const heap = this.heap;
+    let ran = 0;
+    this.stopRequested = false;
+    for (;;) {
+      if (this.stopRequested) return this.result("stopped", ran);
+      if (ran >= maxEvents) return this.result("event-budget", ran);
+      const next = heap.peek();
+      if (next === undefined) {
+        if (untilUs !== Number.POSITIVE_INFINITY) this.nowUs = Math.max(this.nowUs, untilUs);
+        return this.result("quiescent", ran);
+      }
+      if (next.time > untilUs) {
+        this.nowUs = untilUs;
+        return this.result("time-limit", ran);
+      }
+      heap.pop();
+      const fn = next.fn;
+      if (fn === null) continue;
+      const owner = next.owner;
+      if (owner !== null) {
+        if (owner.incarnation !== next.incarnation) continue;
+        if (owner.paused) {
+          owner.deferred.push(next);
+          continue;
+        }
+      }
+      this.nowUs = next.time;
+      next.fn = null;
+      fn(next.arg);
+      ran++;
+      this.eventsRun++;
+      if (until !== undefined && until()) return this.result("condition", ran);
+    }
+  }
+
+  private result(reason: StopReason, events: number): RunResult {
+    return { reason, events, nowUs: this.nowUs };
+  }
+
+  // ---- trace events -------------------------------------------------------
+
+  /**
+   * Records a meaningful event (a fault, a client operation, a protocol
+   * step). Every one feeds the running hash; listeners (a trace writer, a
+   * viewer) receive the event and its canonical JSON line.
+   */
+  emit(node: string, kind: string, details?: Record<string, unknown>): void {
+    const line =
+      details === undefined
+        ? `{"t":${this.nowUs},"n":${JSON.stringify(node)},"k":${JSON.stringify(kind)}}`
+        : `{"t":${this.nowUs},"n":${JSON.stringify(node)},"k":${JSON.stringify(kind)},"d":${JSON.stringify(details)}}`;
+    this.traceHash.update(line);
+    this.traceCount++;
+    if (this.listeners.length > 0) {
+      const ev: TraceEvent = details === undefined ? { timeUs: this.nowUs, node, kind } : { timeUs: this.nowUs, node, kind, details };
+      for (const l of this.listeners) l(ev, line);
+    }
+  }
+
+  onTrace(listener: TraceListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
+  }
+
+  /** The running hash over every trace line emitted so far. */
+  get traceDigest(): string {
+    return this.traceHash.digest();
+  }
+
+  get traceEvents(): number {
+    return this.traceCount;
+  }
+}
