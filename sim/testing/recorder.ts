@@ -39,6 +39,7 @@ export function recordingWorld(names: readonly string[], opts: Partial<WorldOpti
     return c;
   };
   const messages = (node: string) => seen.filter((s) => s.node === node && s.what === "msg").map((s) => (s as { payload: unknown }).payload);
-  const closes = (node?: string) => seen.filter((s) => s.what === "close" && (node === undefined || s.node === node));
+  type Close = Extract<Seen, { what: "close" }>;
+  const closes = (node?: string): Close[] => seen.filter((s): s is Close => s.what === "close" && (node === undefined || s.node === node));
   return { world, sim: world.sim, seen, ctx, messages, closes };
 }
