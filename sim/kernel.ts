@@ -181,16 +181,25 @@ export class Simulation {
    * viewer) receive the event and its canonical JSON line.
    */
   emit(node: string, kind: string, details?: Record<string, unknown>): void {
-    const line =
-      details === undefined
-        ? `{"t":${this.nowUs},"n":${JSON.stringify(node)},"k":${JSON.stringify(kind)}}`
-        : `{"t":${this.nowUs},"n":${JSON.stringify(node)},"k":${JSON.stringify(kind)},"d":${JSON.stringify(details)}}`;
+    const head = `{"t":${this.nowUs},"n":${this.quoted(node)},"k":${this.quoted(kind)}`;
+    const line = details === undefined ? head + "}" : `${head},"d":${JSON.stringify(details)}}`;
     this.traceHash.update(line);
     this.traceCount++;
     if (this.listeners.length > 0) {
       const ev: TraceEvent = details === undefined ? { timeUs: this.nowUs, node, kind } : { timeUs: this.nowUs, node, kind, details };
       for (const l of this.listeners) l(ev, line);
     }
+  }
+
+  /** Node names and kinds repeat endlessly; quote each once. */
+  private readonly quotedCache = new Map<string, string>();
+  private quoted(s: string): string {
+    let q = this.quotedCache.get(s);
+    if (q === undefined) {
+      q = JSON.stringify(s);
+      this.quotedCache.set(s, q);
+    }
+    return q;
   }
 
   onTrace(listener: TraceListener): () => void {

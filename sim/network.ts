@@ -24,7 +24,12 @@ export const NetworkConfigSchema = z
     datagramLossProbability: z.number().min(0).max(1).default(0),
     /** Datagram mode only: chance that a datagram is delivered twice. */
     datagramDuplicateProbability: z.number().min(0).max(1).default(0),
-    /** Emit `net.send` / `net.recv` trace events for every connection message. */
+    /**
+     * Emit a trace event for every connection message: `net.msg` on the
+     * receiver when it arrives (with the time it was sent), `net.drop` when
+     * it is lost with its connection. One event per message keeps traces
+     * small while still letting a timeline draw every arrow.
+     */
     traceMessages: z.boolean().default(false),
   })
   .strict();
@@ -35,6 +40,8 @@ type PacketKind = "syn" | "data" | "fin" | "rst";
 
 /** A packet is its own delivery event, to save an allocation per message. */
 class Packet extends SimEvent {
+  /** When the sender handed it to the network; survives being held behind a partition. */
+  readonly sentUs: number;
   constructor(
     readonly conn: Connection,
     /** 0: from the initiator `a` to `b`; 1: from `b` to `a`. */
@@ -42,8 +49,10 @@ class Packet extends SimEvent {
     readonly kind: PacketKind,
     readonly payload: unknown,
     readonly id: number,
+    sentUs: number,
   ) {
     super();
+    this.sentUs = sentUs;
   }
 }
 
@@ -242,7 +251,7 @@ export class Network {
     const to = this.node(toName);
     const conn = new Connection(this.nextConnId++, from, to, from.incarnation);
     this.conns.set(conn.id, conn);
-    this.transmit(new Packet(conn, 0, "syn", null, this.nextPacketId++));
+    this.transmit(new Packet(conn, 0, "syn", null, this.nextPacketId++, this.sim.now));
     return conn;
   }
 
@@ -250,11 +259,8 @@ export class Network {
   send(conn: Connection, from: SimNode, payload: unknown, _sizeBytes = 0): boolean {
     const dir: 0 | 1 = from === conn.a ? 0 : 1;
     if (conn.endClosed[dir]) return false;
-    const p = new Packet(conn, dir, "data", payload, this.nextPacketId++);
+    const p = new Packet(conn, dir, "data", payload, this.nextPacketId++, this.sim.now);
     this.packetsSent++;
-    if (this.config.traceMessages) {
-      this.sim.emit(from.name, "net.send", { to: conn.peerOf(from).name, conn: conn.id, msg: p.id, type: describe(payload) });
-    }
     this.transmit(p);
     return true;
   }
@@ -264,7 +270,7 @@ export class Network {
     const dir: 0 | 1 = by === conn.a ? 0 : 1;
     if (conn.endClosed[dir]) return;
     conn.endClosed[dir] = true;
-    this.transmit(new Packet(conn, dir, "fin", null, this.nextPacketId++));
+    this.transmit(new Packet(conn, dir, "fin", null, this.nextPacketId++, this.sim.now));
     this.forgetIfClosed(conn);
   }
 
@@ -283,8 +289,8 @@ export class Network {
           continue;
         }
         conn.endClosed[dir] = true;
-        conn.held[dir] = [];
-        if (machineUp) this.transmit(new Packet(conn, dir, "rst", null, this.nextPacketId++));
+        this.dropHeld(conn, dir, "sender-down");
+        if (machineUp) this.transmit(new Packet(conn, dir, "rst", null, this.nextPacketId++, this.sim.now));
       }
       this.forgetIfClosed(conn);
     }
@@ -316,16 +322,17 @@ export class Network {
       // Data for a socket that no longer exists: a machine that is off says
       // nothing (the sender retransmits until it times out); a live kernel
       // answers with a reset.
+      if (p.kind === "data" && this.config.traceMessages) this.traceMessage(to, p, "net.drop", "socket-closed");
       if (p.kind === "data" && !conn.endClosed[p.dir]) {
         if (to.state === "machine-down") this.beginStall(conn);
-        else this.transmit(new Packet(conn, toDir, "rst", null, this.nextPacketId++));
+        else this.transmit(new Packet(conn, toDir, "rst", null, this.nextPacketId++, this.sim.now));
       }
       return;
     }
     // The common case first: data for a live, running process.
     if (p.kind === "data" && to.state === "up" && !to.paused && to.incarnation === (toDir === 0 ? conn.aIncarnation : conn.bIncarnation)) {
       this.packetsDelivered++;
-      if (this.config.traceMessages) this.sim.emit(to.name, "net.recv", { from: conn.peerOf(to).name, conn: conn.id, msg: p.id });
+      if (this.config.traceMessages) this.traceMessage(to, p, "net.msg", null);
       to.handlers!.onMessage(conn, p.payload);
       return;
     }
@@ -336,7 +343,7 @@ export class Network {
       }
       if (to.state !== "up" || to.handlers === null) {
         conn.endClosed[1] = true;
-        this.transmit(new Packet(conn, 1, "rst", null, this.nextPacketId++));
+        this.transmit(new Packet(conn, 1, "rst", null, this.nextPacketId++, this.sim.now));
         return;
       }
       conn.bIncarnation = to.incarnation;
@@ -345,6 +352,9 @@ export class Network {
       return;
     }
     const expectedInc = toDir === 0 ? conn.aIncarnation : conn.bIncarnation;
+    if (p.kind === "data" && this.config.traceMessages && (to.state !== "up" || to.incarnation !== expectedInc)) {
+      this.traceMessage(to, p, "net.drop", to.state === "machine-down" ? "machine-down" : "process-down");
+    }
     if (to.state === "machine-down") {
       // Nobody acknowledges: the sender's TCP retransmits until it gives up.
       if (p.kind === "data") this.beginStall(conn);
@@ -353,15 +363,13 @@ export class Network {
     if (to.state !== "up" || to.incarnation !== expectedInc) {
       // The kernel is up but the socket is gone: it answers with a reset.
       conn.endClosed[toDir] = true;
-      if (p.kind === "data") this.transmit(new Packet(conn, toDir, "rst", null, this.nextPacketId++));
+      if (p.kind === "data") this.transmit(new Packet(conn, toDir, "rst", null, this.nextPacketId++, this.sim.now));
       this.forgetIfClosed(conn);
       return;
     }
     if (p.kind === "data") {
       this.packetsDelivered++;
-      if (this.config.traceMessages) {
-        this.sim.emit(to.name, "net.recv", { from: conn.peerOf(to).name, conn: conn.id, msg: p.id });
-      }
+      if (this.config.traceMessages) this.traceMessage(to, p, "net.msg", null);
       this.deliverToProcess(to, expectedInc, "message", conn, p.payload);
     } else {
       conn.endClosed[toDir] = true;
@@ -392,6 +400,22 @@ export class Network {
     else h.onClose?.(conn, what);
   }
 
+  private dropHeld(conn: Connection, dir: 0 | 1, reason: string): void {
+    const held = conn.held[dir];
+    conn.held[dir] = [];
+    if (!this.config.traceMessages) return;
+    const to = dir === 0 ? conn.b : conn.a;
+    for (const p of held) if (p.kind === "data") this.traceMessage(to, p, "net.drop", reason);
+  }
+
+  /** One trace event per message, on the receiver's lane: arrived (`net.msg`) or lost (`net.drop`). */
+  private traceMessage(to: SimNode, p: Packet, kind: "net.msg" | "net.drop", reason: string | null): void {
+    const from = p.dir === 0 ? p.conn.a : p.conn.b;
+    const d: Record<string, unknown> = { from: from.name, conn: p.conn.id, sentUs: p.sentUs, type: describe(p.payload) };
+    if (reason !== null) d.reason = reason;
+    this.sim.emit(to.name, kind, d);
+  }
+
   private beginStall(conn: Connection): void {
     if (conn.stallTimer !== null) return;
     const timeout = conn.established ? this.config.resetTimeoutUs : this.config.connectTimeoutUs;
@@ -402,8 +426,8 @@ export class Network {
     conn.stallTimer = null;
     // TCP gave up: each end that is still open sees the connection die.
     const reason: CloseReason = conn.established ? "timeout" : "connect-timeout";
-    conn.held[0] = [];
-    conn.held[1] = [];
+    this.dropHeld(conn, 0, "reset");
+    this.dropHeld(conn, 1, "reset");
     for (const dir of [0, 1] as const) {
       if (conn.endClosed[dir]) continue;
       conn.endClosed[dir] = true;
@@ -446,7 +470,14 @@ export class Network {
   }
 }
 
+/**
+ * A short label for a payload, from generic fields only (the network knows
+ * no protocol): `type`, and `code` when present.
+ */
 function describe(payload: unknown): string {
-  if (payload !== null && typeof payload === "object" && "type" in payload) return String((payload as { type: unknown }).type);
+  if (payload !== null && typeof payload === "object") {
+    const o = payload as { type?: unknown; code?: unknown };
+    if (o.type !== undefined) return o.code !== undefined ? `${String(o.type)} ${String(o.code)}` : String(o.type);
+  }
   return typeof payload;
 }

@@ -1,0 +1,146 @@
+import { z } from "zod";
+import { MessageStoreConfigSchema } from "./store/config.js";
+
+/**
+ * RocketMQ configuration, split as the real code splits it, under the real
+ * key names so a user can paste a broker.conf. Every default cites its
+ * source field.
+ */
+
+export const RocketMqVersionSchema = z.enum(["4.9.8", "5.3.3"]);
+export type RocketMqVersion = z.infer<typeof RocketMqVersionSchema>;
+
+export const BrokerConfigSchema = z
+  .object({
+    /** BrokerConfig.brokerClusterName */
+    brokerClusterName: z.string().default("DefaultCluster"),
+    /** BrokerConfig.autoCreateTopicEnable */
+    autoCreateTopicEnable: z.boolean().default(true),
+    /** BrokerConfig.defaultTopicQueueNums (queues of TBW102 and of auto-created topics) */
+    defaultTopicQueueNums: z.number().int().min(1).default(8),
+    /** BrokerConfig.longPollingEnable */
+    longPollingEnable: z.boolean().default(true),
+    /** BrokerConfig.shortPollingTimeMills: the hold when long polling is off */
+    shortPollingTimeMills: z.number().int().min(0).default(1000),
+    /** BrokerConfig.registerNameServerPeriod */
+    registerNameServerPeriod: z.number().int().min(10_000).max(60_000).default(30_000),
+    /** BrokerConfig.registerBrokerTimeoutMills */
+    registerBrokerTimeoutMills: z.number().int().min(1).default(6_000),
+    /** BrokerConfig.flushConsumerOffsetInterval: consumerOffset.json written every 5 s */
+    flushConsumerOffsetInterval: z.number().int().min(1).default(5_000),
+    /** BrokerConfig.slaveReadEnable */
+    slaveReadEnable: z.boolean().default(false),
+    /** BrokerConfig.brokerPermission: 6 = readable and writable */
+    brokerPermission: z.number().int().min(0).max(7).default(6),
+    /** ConsumerManager channel expiry (channelExpiredTimeout) */
+    channelExpiredTimeout: z.number().int().min(1).default(120_000),
+  })
+  .strict();
+export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;
+
+export const ProducerConfigSchema = z
+  .object({
+    /** DefaultMQProducer.sendMsgTimeout */
+    sendMsgTimeout: z.number().int().min(1).default(3_000),
+    /** DefaultMQProducer.retryTimesWhenSendFailed */
+    retryTimesWhenSendFailed: z.number().int().min(0).default(2),
+    /** DefaultMQProducer.retryTimesWhenSendAsyncFailed */
+    retryTimesWhenSendAsyncFailed: z.number().int().min(0).default(2),
+    /** DefaultMQProducer.retryAnotherBrokerWhenNotStoreOK */
+    retryAnotherBrokerWhenNotStoreOK: z.boolean().default(false),
+    /** DefaultMQProducer.sendLatencyFaultEnable (5.x: ClientConfig.sendLatencyEnable) */
+    sendLatencyFaultEnable: z.boolean().default(false),
+    /** DefaultMQProducer.defaultTopicQueueNums */
+    producerDefaultTopicQueueNums: z.number().int().min(1).default(4),
+  })
+  .strict();
+export type ProducerConfig = z.infer<typeof ProducerConfigSchema>;
+
+export const ConsumerConfigSchema = z
+  .object({
+    /** DefaultMQPushConsumer.consumeFromWhere */
+    consumeFromWhere: z.enum(["CONSUME_FROM_LAST_OFFSET", "CONSUME_FROM_FIRST_OFFSET", "CONSUME_FROM_TIMESTAMP"]).default("CONSUME_FROM_LAST_OFFSET"),
+    /** DefaultMQPushConsumer.pullBatchSize */
+    pullBatchSize: z.number().int().min(1).max(1024).default(32),
+    /** DefaultMQPushConsumer.pullInterval */
+    pullInterval: z.number().int().min(0).default(0),
+    /** DefaultMQPushConsumerImpl.BROKER_SUSPEND_MAX_TIME_MILLIS */
+    brokerSuspendMaxTimeMillis: z.number().int().min(0).default(15_000),
+    /** DefaultMQPushConsumerImpl.CONSUMER_TIMEOUT_MILLIS_WHEN_SUSPEND */
+    consumerTimeoutMillisWhenSuspend: z.number().int().min(1).default(30_000),
+    /** DefaultMQPushConsumerImpl.PULL_TIME_DELAY_MILLS_WHEN_EXCEPTION */
+    pullTimeDelayMillsWhenException: z.number().int().min(0).default(3_000),
+    /** RebalanceService: rocketmq.client.rebalance.waitInterval */
+    rebalanceWaitInterval: z.number().int().min(1).default(20_000),
+  })
+  .strict();
+export type ConsumerConfig = z.infer<typeof ConsumerConfigSchema>;
+
+export const ClientConfigSchema = z
+  .object({
+    /** ClientConfig.pollNameServerInterval */
+    pollNameServerInterval: z.number().int().min(1).default(30_000),
+    /** ClientConfig.heartbeatBrokerInterval */
+    heartbeatBrokerInterval: z.number().int().min(1).default(30_000),
+    /** ClientConfig.persistConsumerOffsetInterval */
+    persistConsumerOffsetInterval: z.number().int().min(1).default(5_000),
+    /** ClientConfig.mqClientApiTimeout */
+    mqClientApiTimeout: z.number().int().min(1).default(3_000),
+  })
+  .strict();
+export type ClientConfig = z.infer<typeof ClientConfigSchema>;
+
+/** Everything a RocketMQ scenario's flat `config` may hold. */
+export interface RocketMqConfig {
+  version: RocketMqVersion;
+  store: z.infer<typeof MessageStoreConfigSchema>;
+  broker: BrokerConfig;
+  producer: ProducerConfig;
+  consumer: ConsumerConfig;
+  client: ClientConfig;
+}
+
+const SECTIONS = {
+  store: MessageStoreConfigSchema,
+  broker: BrokerConfigSchema,
+  producer: ProducerConfigSchema,
+  consumer: ConsumerConfigSchema,
+  client: ClientConfigSchema,
+} as const;
+
+/** Names of every key a flat RocketMQ config accepts. */
+export function rocketMqConfigKeys(): string[] {
+  const keys = new Set<string>(["version"]);
+  for (const schema of Object.values(SECTIONS)) for (const k of Object.keys(schema.shape)) keys.add(k);
+  return [...keys].sort();
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Splits a flat `{ key: value }` config into sections and validates each.
+ * An unknown key, or a bad value, is a ConfigError naming the key.
+ */
+export function parseRocketMqConfig(flat: Record<string, unknown>): RocketMqConfig {
+  const version = RocketMqVersionSchema.safeParse(flat.version ?? "4.9.8");
+  if (!version.success) throw new ConfigError(`config key version: expected "4.9.8" or "5.3.3", got ${JSON.stringify(flat.version)}`);
+  const parts: Record<string, Record<string, unknown>> = { store: {}, broker: {}, producer: {}, consumer: {}, client: {} };
+  for (const [key, value] of Object.entries(flat)) {
+    if (key === "version") continue;
+    const section = (Object.keys(SECTIONS) as Array<keyof typeof SECTIONS>).find((s) => key in SECTIONS[s].shape);
+    if (section === undefined) throw new ConfigError(`unknown config key ${key}`);
+    parts[section]![key] = value;
+  }
+  // The store needs the version for its dispatch bound.
+  parts.store!.version = version.data;
+  const out: Partial<Record<keyof typeof SECTIONS, unknown>> = {};
+  for (const s of Object.keys(SECTIONS) as Array<keyof typeof SECTIONS>) {
+    const r = SECTIONS[s].safeParse(parts[s]);
+    if (!r.success) {
+      const issue = r.error.issues[0]!;
+      throw new ConfigError(`config key ${String(issue.path[0] ?? s)}: ${issue.message}`);
+    }
+    out[s] = r.data;
+  }
+  return { version: version.data, ...(out as Omit<RocketMqConfig, "version">) };
+}

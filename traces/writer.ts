@@ -1,0 +1,69 @@
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import type { TraceFooter, TraceHeader } from "./format.js";
+
+/**
+ * Streams a trace to disk: lines are buffered and written in large chunks
+ * to `<path>.tmp`; `finish` writes the footer, fsyncs and renames. An
+ * interrupted run leaves only the temporary file, never one that looks
+ * complete.
+ */
+export class TraceWriter {
+  private readonly fd: number;
+  private readonly tmp: string;
+  private buffer: string[] = [];
+  private bufferedChars = 0;
+  private done = false;
+
+  constructor(
+    private readonly path: string,
+    header: TraceHeader,
+  ) {
+    this.tmp = `${path}.tmp`;
+    this.fd = openSync(this.tmp, "w");
+    this.push(JSON.stringify(header));
+  }
+
+  /** Appends one canonical event line (as the simulation emitted it). */
+  event(line: string): void {
+    this.push(line);
+  }
+
+  private push(line: string): void {
+    this.buffer.push(line);
+    this.bufferedChars += line.length + 1;
+    if (this.bufferedChars >= 1 << 20) this.flush();
+  }
+
+  private flush(): void {
+    if (this.buffer.length === 0) return;
+    writeSync(this.fd, this.buffer.join("\n") + "\n");
+    this.buffer = [];
+    this.bufferedChars = 0;
+  }
+
+  finish(footer: TraceFooter): void {
+    if (this.done) return;
+    this.push(JSON.stringify(footer));
+    this.flush();
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    renameSync(this.tmp, this.path);
+    this.done = true;
+  }
+
+  /** Gives up: removes the temporary file. */
+  abort(): void {
+    if (this.done) return;
+    this.done = true;
+    try {
+      closeSync(this.fd);
+    } catch {
+      // Already closed.
+    }
+    try {
+      unlinkSync(this.tmp);
+    } catch {
+      // Already gone.
+    }
+  }
+}
