@@ -12,6 +12,8 @@ import { builtinScenarioNames, loadScenarioInput } from "./scenarios.js";
 /** What commands need from the CLI shell: output, the exit code, and wall time (for reporting only). */
 export interface CliContext {
   out(line: string): void;
+  /** Raw stdout, for help text. */
+  stdoutRaw(text: string): void;
   err(line: string): void;
   setExit(code: number): void;
   wallNow(): number;
@@ -82,24 +84,32 @@ function buildProgram(cli: CliContext): Command {
     });
 
   program.exitOverride();
-  program.configureOutput({
-    writeOut: (s) => process.stdout.write(s),
-    writeErr: () => {},
-  });
+  program.configureOutput({ writeOut: (s) => cli.stdoutRaw(s), writeErr: () => {} });
   for (const c of program.commands) {
     c.exitOverride();
-    c.configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: () => {} });
+    c.configureOutput({ writeOut: (s) => cli.stdoutRaw(s), writeErr: () => {} });
     c.allowExcessArguments(false);
   }
   return program;
 }
 
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+}
+
+const processIo: CliIo = {
+  stdout: (t) => process.stdout.write(t),
+  stderr: (t) => process.stderr.write(t),
+};
+
 /** Runs the CLI and returns the process exit code; never throws. */
-export async function runCli(argv: string[]): Promise<number> {
+export async function runCli(argv: string[], io: CliIo = processIo): Promise<number> {
   let exitCode: number = EXIT.ok;
   const cli: CliContext = {
-    out: (line) => process.stdout.write(line + "\n"),
-    err: (line) => process.stderr.write(line + "\n"),
+    out: (line) => io.stdout(line + "\n"),
+    err: (line) => io.stderr(line + "\n"),
+    stdoutRaw: io.stdout,
     setExit: (code) => {
       exitCode = code;
     },

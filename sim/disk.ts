@@ -30,18 +30,39 @@ export const DiskConfigSchema = z
 
 export type DiskConfig = z.infer<typeof DiskConfigSchema>;
 
-/** A file's contents, shared by every name that refers to it. */
+/**
+ * A file's contents, shared by every name that refers to it. Files are
+ * sparse, as on a real file system: only pages that were written take
+ * memory, so a 1 GiB CommitLog file or an IndexFile whose hash slots are
+ * scattered over 20 MB cost what they hold, not what they span.
+ */
 class Inode {
-  /** What the processes see: the page cache. */
-  data: Uint8Array = new Uint8Array(0);
+  /** What the processes see: the page cache, page index → page. */
+  pages = new Map<number, Uint8Array>();
   size = 0;
   /** What the platter holds. */
-  durable: Uint8Array = new Uint8Array(0);
+  durablePages = new Map<number, Uint8Array>();
   durableSize = 0;
   /** Dirty page index → time it first became dirty. */
   readonly dirty = new Map<number, Micros>();
 
   constructor(readonly id: number) {}
+}
+
+/** Copies `length` bytes at `offset` out of a sparse page map (holes read as zeros). */
+function readPages(pages: Map<number, Uint8Array>, ps: number, offset: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let pos = 0;
+  while (pos < length) {
+    const abs = offset + pos;
+    const p = Math.floor(abs / ps);
+    const inPage = abs - p * ps;
+    const n = Math.min(ps - inPage, length - pos);
+    const page = pages.get(p);
+    if (page !== undefined) out.set(n === ps ? page : page.subarray(inPage, inPage + n), pos);
+    pos += n;
+  }
+  return out;
 }
 
 export interface FsyncResult {
@@ -143,15 +164,25 @@ export class Disk {
       inode = this.live.get(name)!;
     }
     const end = offset + bytes.length;
-    if (end > inode.data.length) inode.data = grow(inode.data, end);
-    inode.data.set(bytes, offset);
     if (end > inode.size) inode.size = end;
     if (bytes.length === 0) return;
     const ps = this.config.pageSizeBytes;
     const first = Math.floor(offset / ps);
     const last = Math.floor((end - 1) / ps);
     const now = this.sim.now;
-    for (let p = first; p <= last; p++) if (!inode.dirty.has(p)) inode.dirty.set(p, now);
+    let pos = 0;
+    for (let p = first; p <= last; p++) {
+      let page = inode.pages.get(p);
+      if (page === undefined) {
+        page = new Uint8Array(ps);
+        inode.pages.set(p, page);
+      }
+      const inPage = p === first ? offset - p * ps : 0;
+      const n = Math.min(ps - inPage, bytes.length - pos);
+      page.set(n === bytes.length ? bytes : bytes.subarray(pos, pos + n), inPage);
+      pos += n;
+      if (!inode.dirty.has(p)) inode.dirty.set(p, now);
+    }
     this.lastWriteInode = inode;
     this.lastWritePage = last;
     this.bytesWritten += bytes.length;
@@ -171,7 +202,7 @@ export class Disk {
     if (inode === undefined) throw new Error(`disk: read of missing file ${name}`);
     const end = Math.min(inode.size, offset + length);
     if (end <= offset) return new Uint8Array(0);
-    return inode.data.slice(offset, end);
+    return readPages(inode.pages, this.config.pageSizeBytes, offset, end - offset);
   }
 
   /** The whole file, as a copy. */
@@ -183,9 +214,13 @@ export class Disk {
     const inode = this.live.get(name);
     if (inode === undefined) throw new Error(`disk: truncate of missing file ${name}`);
     if (size >= inode.size) return;
-    inode.data.fill(0, size, inode.size);
-    inode.size = size;
     const ps = this.config.pageSizeBytes;
+    // Bytes past the new end read as zeros if the file grows again.
+    for (const [p, page] of inode.pages) {
+      if (p * ps >= size) inode.pages.delete(p);
+      else if ((p + 1) * ps > size) page.fill(0, size - p * ps);
+    }
+    inode.size = size;
     for (const p of [...inode.dirty.keys()]) if (p * ps >= size) inode.dirty.delete(p);
     this.touchMeta();
   }
@@ -240,14 +275,21 @@ export class Disk {
     this.commitMeta();
   }
 
-  /** Copies `bytes` bytes of a page from the page cache to the platter. */
+  /** Copies the first `bytes` bytes of a page from the page cache to the platter. */
   private persistPage(inode: Inode, page: number, bytes: number): void {
     const ps = this.config.pageSizeBytes;
     const start = page * ps;
     const end = Math.min(inode.size, start + bytes);
     if (end <= start) return;
-    if (end > inode.durable.length) inode.durable = grow(inode.durable, end);
-    inode.durable.set(inode.data.subarray(start, end), start);
+    const src = inode.pages.get(page);
+    let dst = inode.durablePages.get(page);
+    if (dst === undefined) {
+      dst = new Uint8Array(ps);
+      inode.durablePages.set(page, dst);
+    }
+    if (src === undefined) dst.fill(0, 0, end - start);
+    else if (end - start === ps) dst.set(src);
+    else dst.set(src.subarray(0, end - start));
     if (end > inode.durableSize) inode.durableSize = end;
   }
 
@@ -312,10 +354,20 @@ export class Disk {
       }
     }
     this.live = new Map(this.durableNames);
+    const ps = this.config.pageSizeBytes;
     for (const inode of new Set(this.live.values())) {
-      inode.data = inode.durable.slice(0, Math.max(inode.durableSize, 0));
+      // The page cache comes back as exactly what the platter holds, up to the durable size.
+      const pages = new Map<number, Uint8Array>();
+      for (const [p, page] of inode.durablePages) {
+        if (p * ps >= inode.durableSize) {
+          inode.durablePages.delete(p);
+          continue;
+        }
+        if ((p + 1) * ps > inode.durableSize) page.fill(0, inode.durableSize - p * ps);
+        pages.set(p, page.slice());
+      }
+      inode.pages = pages;
       inode.size = inode.durableSize;
-      inode.durable = inode.data.slice();
       inode.dirty.clear();
     }
     this.afterMachineLoss();
@@ -346,10 +398,18 @@ export class Disk {
   corrupt(name: string, offset: number, length: number): void {
     const inode = this.live.get(name);
     if (inode === undefined) return;
+    const ps = this.config.pageSizeBytes;
     for (let i = offset; i < Math.min(offset + length, inode.size); i++) {
       const b = this.rng.int(0, 255);
-      inode.data[i] = b;
-      if (i < inode.durable.length) inode.durable[i] = b;
+      const p = Math.floor(i / ps);
+      let page = inode.pages.get(p);
+      if (page === undefined) {
+        page = new Uint8Array(ps);
+        inode.pages.set(p, page);
+      }
+      page[i - p * ps] = b;
+      const durable = inode.durablePages.get(p);
+      if (durable !== undefined) durable[i - p * ps] = b;
     }
   }
 
@@ -359,7 +419,7 @@ export class Disk {
   durableContent(name: string): Uint8Array | null {
     const inode = this.durableNames.get(name);
     if (inode === undefined) return null;
-    return inode.durable.slice(0, inode.durableSize);
+    return readPages(inode.durablePages, this.config.pageSizeBytes, 0, inode.durableSize);
   }
 
   dirtyPages(name: string): number[] {
@@ -373,12 +433,4 @@ export class Disk {
     for (const inode of new Set(this.live.values())) n += inode.dirty.size * this.config.pageSizeBytes;
     return n;
   }
-}
-
-function grow(buf: Uint8Array, min: number): Uint8Array {
-  let cap = Math.max(buf.length, 4096);
-  while (cap < min) cap *= 2;
-  const out = new Uint8Array(cap);
-  out.set(buf);
-  return out;
 }

@@ -169,7 +169,7 @@ export class Producer {
         const mq = this.selectQueue(live.length > 0 ? live : queues, lastBroker);
         lastBroker = mq.brokerName;
         const costMs = (ctx.now - begin) / 1000;
-        if (this.cfg.sendMsgTimeout < costMs) {
+        if (costMs >= this.cfg.sendMsgTimeout) {
           // RemotingTooMuchRequestException("sendDefaultImpl call timeout")
           cb({ ok: false, stored: maybeStored ? "maybe" : "no", error: "sendDefaultImpl call timeout" });
           return;
