@@ -119,6 +119,27 @@ describe.skipIf(!hasChromium)(hasChromium ? "the trace page in Chromium" : `the 
     expect(JSON.parse(line!)).toEqual(trace.events[crash]);
   });
 
+  it("shows a message's sender and send time, and zooms to its flight from there", async () => {
+    const reply = trace.events.findIndex((e) => e.k === "net.msg" && e.d!.from === "broker-a" && e.n === "producer-1");
+    const ev = trace.events[reply]!;
+    await view(`select(${reply})`);
+    await expect(page.locator("#panel h3").textContent()).resolves.toBe("net.msg");
+    const sent = page.locator("#panel dd a", { hasText: "sent by broker-a at" });
+    expect(await sent.textContent()).toBe(`sent by broker-a at ${((ev.d!.sentUs as number) / 1e6).toFixed(6)} s`);
+    expect(await page.locator("#panel dl").textContent()).toContain(`latency ${ev.t - (ev.d!.sentUs as number)} µs`);
+    await sent.click();
+    const r = await range();
+    expect(r.t0).toBeLessThanOrEqual(ev.d!.sentUs as number);
+    expect(r.t1).toBeGreaterThanOrEqual(ev.t);
+
+    const dropped = trace.events.findIndex((e) => e.k === "net.drop");
+    await view(`select(${dropped})`);
+    await expect(page.locator("#panel h3").textContent()).resolves.toBe("net.drop");
+    const text = await page.locator("#panel dl").textContent();
+    expect(text).toContain("sent by producer-1 at");
+    expect(text).toMatch(/lost after [\d.]+ (µs|ms|s) \(machine-down\)/);
+  });
+
   it("finds events by text", async () => {
     await page.fill("#search", "producer-1:7");
     await page.press("#search", "Enter");

@@ -32,7 +32,15 @@ describe("renderHtml", () => {
       const ev = trace.events[i]!;
       expect([row[0], data.lanes[row[1]], data.kinds[row[2]], row[3]]).toEqual([ev.t, ev.n, ev.k, ev.d]);
     });
-    expect(data.arrows.some(([, recv]) => recv === -1)).toBe(true);
+    // One arrow per message event: from the sender's lane at the send time to the event on the receiver's lane.
+    const messages = trace.events.flatMap((e, i) => (e.k === "net.msg" || e.k === "net.drop" ? [i] : []));
+    expect(data.arrows.map(([event]) => event)).toEqual(messages);
+    for (const [event, from, sentUs, lost] of data.arrows) {
+      const ev = trace.events[event]!;
+      expect([data.lanes[from], sentUs, lost]).toEqual([ev.d!.from, ev.d!.sentUs, ev.k === "net.drop" ? 1 : 0]);
+      expect(sentUs).toBeLessThanOrEqual(ev.t);
+    }
+    expect(data.arrows.some(([, , , lost]) => lost === 1)).toBe(true);
     expect(data.faults).toHaveLength(1);
     expect(data.anomalies[0]!.type).toBe("lost-write");
     for (const ex of data.anomalies[0]!.examples) {

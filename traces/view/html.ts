@@ -40,8 +40,11 @@ export interface PageData {
   lanes: string[];
   kinds: string[];
   events: Array<[number, number, number] | [number, number, number, Record<string, unknown>]>;
-  /** [send, recv (-1: lost), receiver lane]. */
-  arrows: Array<[number, number, number]>;
+  /**
+   * One per message: [its event (net.msg or net.drop, on the receiver's lane, at
+   * the time it arrived or was lost), sender lane, time sent in µs, 1 if lost].
+   */
+  arrows: Array<[number, number, number, 0 | 1]>;
   faults: Array<{ index: number; kind: string; nodes: number[]; shape?: string; startUs: number; endUs: number; startEvent: number; endEvent: number }>;
   /** [lane, "crash" | "pause", mode, startUs, endUs, startEvent, endEvent]. */
   outages: Array<[number, string, string, number, number, number, number]>;
@@ -141,7 +144,7 @@ export function buildPageData(trace: Trace, maxEvents: number): PageData {
     lanes: timeline.lanes,
     kinds,
     events: packed,
-    arrows: timeline.arrows.map((a) => [a.send, a.recv, laneOf(a.to)]),
+    arrows: timeline.arrows.map((a) => [a.event, laneOf(a.from), a.sentUs, a.lost ? 1 : 0]),
     faults: timeline.faults.map((f) => ({
       index: f.index,
       kind: f.kind,

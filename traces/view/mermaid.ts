@@ -16,9 +16,9 @@ const KEYWORDS = new Set(["end", "loop", "alt", "else", "opt", "par", "and", "re
 
 /**
  * Renders the start of a trace as a Mermaid sequence diagram: one
- * participant per node, an arrow per message (net.send matched with its
- * net.recv, labelled with the message type; a cross for one never
- * received), and notes for faults, crashes, client operations, other steps
+ * participant per node, an arrow per message (from its net.msg, where it
+ * arrived, labelled with the message type; a cross from its net.drop, where
+ * it was lost, with the reason), and notes for faults, crashes, client operations, other steps
  * and, at the end, the anomalies. Events that explain an anomaly are marked
  * with ⚠ and the anomaly's type.
  */
@@ -41,12 +41,6 @@ export function renderMermaid(trace: Trace, opts: MermaidOptions = {}): string {
     return a === b ? id(a) : `${id(a)},${id(b)}`;
   };
 
-  // Which messages were received, anywhere in the trace: a receive after the cut still means the message arrived.
-  const received = new Set<unknown>();
-  for (const ev of trace.events) if (ev.k === "net.recv") received.add(ev.d?.msg);
-  const sentInHead = new Set<unknown>();
-  for (const ev of head) if (ev.k === "net.send") sentInHead.add(ev.d?.msg);
-
   const marks = new Map<number, string[]>();
   for (const a of linkAnomalies(head, footer.anomalies, header.scenario.expect)) {
     for (const ex of a.examples) {
@@ -66,17 +60,15 @@ export function renderMermaid(trace: Trace, opts: MermaidOptions = {}): string {
     const at = `${(ev.t / 1_000_000).toFixed(6)}s `;
     const d = ev.d ?? {};
     switch (ev.k) {
-      case "net.send": {
-        const to = typeof d.to === "string" ? d.to : "?";
+      case "net.msg":
+      case "net.drop": {
+        // One event per message, on the receiver, where it arrived or was lost; one without a sender becomes a note.
+        if (typeof d.from !== "string") break;
         const type = typeof d.type === "string" ? d.type : "message";
-        if (received.has(d.msg)) out.push(`    ${id(ev.n)}->>${id(to)}: ${text(mark + type)}`);
-        else out.push(`    ${id(ev.n)}-x${id(to)}: ${text(`${mark}${type} (lost)`)}`);
+        if (ev.k === "net.msg") out.push(`    ${id(d.from)}->>${id(ev.n)}: ${text(mark + type)}`);
+        else out.push(`    ${id(d.from)}-x${id(ev.n)}: ${text(`${mark}${type} (lost${typeof d.reason === "string" ? `: ${d.reason}` : ""})`)}`);
         return;
       }
-      case "net.recv":
-        // Drawn with its send; a receive whose send is not in the trace still shows as an arrow.
-        if (!sentInHead.has(d.msg) && typeof d.from === "string") out.push(`    ${id(d.from)}->>${id(ev.n)}: ${text(`${mark}message ${String(d.msg)}`)}`);
-        return;
       case "phase":
         out.push(`    Note over ${overAll}: ${text(`${at}${mark}phase ${String(d.phase)}`)}`);
         return;
@@ -87,8 +79,9 @@ export function renderMermaid(trace: Trace, opts: MermaidOptions = {}): string {
         return;
       }
       default:
-        out.push(`    Note over ${id(ev.n)}: ${text(at + mark + describe(ev))}`);
+        break;
     }
+    out.push(`    Note over ${id(ev.n)}: ${text(at + mark + describe(ev))}`);
   });
   if (cut) out.push(`    Note over ${overAll}: ${text(`cut: showing the first ${head.length} of ${trace.events.length} events`)}`);
   for (const a of footer.anomalies) {

@@ -20,7 +20,7 @@ export const PAGE_SCRIPT = String.raw`
   var CAT = { NET: 0, OK: 1, FAIL: 2, INFO: 3, INVOKE: 4, POLL: 5, CRASH: 6, START: 7, PAUSE: 8, FAULT: 9, RUNNER: 10, STORE: 11, OTHER: 12 };
   var NCAT = 13;
   function categoryOf(kind) {
-    if (kind === "net.send" || kind === "net.recv" || kind.indexOf("net.") === 0) return CAT.NET;
+    if (kind.indexOf("net.") === 0) return CAT.NET;
     if (kind === "op.ok") return CAT.OK;
     if (kind === "op.fail") return CAT.FAIL;
     if (kind === "op.info") return CAT.INFO;
@@ -40,19 +40,24 @@ export const PAGE_SCRIPT = String.raw`
     var r = rows[i];
     T[i] = r[0]; L[i] = r[1]; K[i] = r[2]; C[i] = kindCat[r[2]];
   }
+  // Messages: one event each (net.msg or net.drop) on the receiver's lane, at the time it arrived or was lost;
+  // the arrow starts on the sender's lane at the time it was sent.
   var NA = data.arrows.length;
-  var AS = new Int32Array(NA), AR = new Int32Array(NA), AT = new Int32Array(NA);
+  var AE = new Int32Array(NA), AF = new Int32Array(NA), ASENT = new Float64Array(NA), ALOST = new Uint8Array(NA);
   var arrowOf = new Int32Array(N).fill(-1);
-  var maxLatency = 0;
+  // Delivered and lost messages apart, each in event order (so by arrival time), with its longest flight:
+  // a drop can come long after the send (a reset after a timeout), which must not widen the scan for the others.
+  var delivered = [], lostList = [];
+  var maxLatency = 0, maxLostSpan = 0;
   for (var a = 0; a < NA; a++) {
     var ar = data.arrows[a];
-    AS[a] = ar[0]; AR[a] = ar[1]; AT[a] = ar[2];
+    AE[a] = ar[0]; AF[a] = ar[1]; ASENT[a] = ar[2]; ALOST[a] = ar[3];
     arrowOf[ar[0]] = a;
-    if (ar[1] >= 0) {
-      arrowOf[ar[1]] = a;
-      if (T[ar[1]] - T[ar[0]] > maxLatency) maxLatency = T[ar[1]] - T[ar[0]];
-    }
+    var flight = T[ar[0]] - ar[2];
+    if (ar[3]) { lostList.push(a); if (flight > maxLostSpan) maxLostSpan = flight; }
+    else { delivered.push(a); if (flight > maxLatency) maxLatency = flight; }
   }
+  var DELIVERED = Int32Array.from(delivered), LOST = Int32Array.from(lostList);
   // Which anomaly examples each event explains, for the details panel.
   var linkedTo = new Map();
   data.anomalies.forEach(function (an, ai) {
@@ -106,9 +111,9 @@ export const PAGE_SCRIPT = String.raw`
     while (lo < hi) { var mid = (lo + hi) >> 1; if (T[mid] < t) lo = mid + 1; else hi = mid; }
     return lo;
   }
-  function lowerBoundArrow(t) {
-    var lo = 0, hi = NA;
-    while (lo < hi) { var mid = (lo + hi) >> 1; if (T[AS[mid]] < t) lo = mid + 1; else hi = mid; }
+  function lowerBoundArrow(list, t) {
+    var lo = 0, hi = list.length;
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (T[AE[list[mid]]] < t) lo = mid + 1; else hi = mid; }
     return lo;
   }
 
@@ -324,35 +329,33 @@ export const PAGE_SCRIPT = String.raw`
     });
   }
 
-  function drawArrows() {
-    var lo = lowerBoundArrow(view.t0 - maxLatency);
+  // The messages in view: those sent before its end that arrive (or are lost) after its start.
+  function visibleArrows(list, maxFlight, out) {
     var seen = new Map();
-    var drawn = 0, heads = [];
-    ctx.beginPath();
-    var lost = [];
-    for (var a = lo; a < NA; a++) {
-      var s = AS[a], r = AR[a];
-      if (T[s] > view.t1) break;
-      if (r >= 0 && T[r] < view.t0) continue;
-      var x1 = X(T[s]), y1 = laneMid(L[s]);
-      if (r < 0) {
-        if (AT[a] < 0) continue;
-        var lostKey = -1 - (L[s] * 65536 + AT[a]);
-        if (seen.get(lostKey) === (x1 | 0)) continue;
-        seen.set(lostKey, x1 | 0);
-        lost.push(x1, y1, laneMid(AT[a]));
-        continue;
-      }
-      var x2 = X(T[r]), y2 = laneMid(L[r]);
+    for (var k = lowerBoundArrow(list, view.t0); k < list.length; k++) {
+      var a = list[k], r = AE[a];
+      if (T[r] > view.t1 + maxFlight) break;
+      if (ASENT[a] > view.t1 || AF[a] < 0) continue;
+      var x1 = X(ASENT[a]), y1 = laneMid(AF[a]), x2 = X(T[r]), y2 = laneMid(L[r]);
       // One arrow per lane pair and pixel column: at a coarse zoom thousands coincide.
-      var key = L[s] * 65536 + L[r];
+      var key = AF[a] * 65536 + L[r];
       var px = (x1 | 0) * 100000 + (x2 | 0);
       if (seen.get(key) === px) continue;
       seen.set(key, px);
-      ctx.moveTo(x1, y1);
-      ctx.lineTo(x2, y2);
+      out.push(x1, y1, x2, y2);
+    }
+  }
+  function drawArrows() {
+    var drawn = 0, heads = [];
+    var arrows = [], lost = [];
+    visibleArrows(DELIVERED, maxLatency, arrows);
+    visibleArrows(LOST, maxLostSpan, lost);
+    ctx.beginPath();
+    for (var q = 0; q < arrows.length; q += 4) {
+      ctx.moveTo(arrows[q], arrows[q + 1]);
+      ctx.lineTo(arrows[q + 2], arrows[q + 3]);
       drawn++;
-      if (heads.length < 4000 * 4) heads.push(x1, y1, x2, y2);
+      if (heads.length < 4000 * 4) heads.push(arrows[q], arrows[q + 1], arrows[q + 2], arrows[q + 3]);
     }
     ctx.strokeStyle = drawn > 5000 ? "rgba(134,142,150,0.25)" : "rgba(134,142,150,0.6)";
     ctx.lineWidth = 1;
@@ -364,18 +367,24 @@ export const PAGE_SCRIPT = String.raw`
       ctx.fill();
     }
     if (lost.length > 0) {
+      // A lost message: a red dashed line from its send to a cross where, and when, the receiver lost it.
       ctx.beginPath();
-      for (var k = 0; k < lost.length; k += 3) {
-        var lx = lost[k], ly = lost[k + 1], ty = lost[k + 2];
-        var ey = ly + (ty - ly) * 0.5, ex = lx + 10;
-        ctx.moveTo(lx, ly); ctx.lineTo(ex, ey);
-        ctx.moveTo(ex - 3, ey - 3); ctx.lineTo(ex + 3, ey + 3);
-        ctx.moveTo(ex - 3, ey + 3); ctx.lineTo(ex + 3, ey - 3);
-      }
+      for (var k = 0; k < lost.length; k += 4) { ctx.moveTo(lost[k], lost[k + 1]); ctx.lineTo(lost[k + 2], lost[k + 3]); }
       ctx.strokeStyle = "rgba(224,49,49,0.7)";
       ctx.setLineDash([3, 2]);
       ctx.stroke();
       ctx.setLineDash([]);
+      ctx.beginPath();
+      for (var m = 0; m < lost.length; m += 4) {
+        var ex = lost[m + 2], ey = lost[m + 3];
+        ctx.moveTo(ex - 4, ey - 4); ctx.lineTo(ex + 4, ey + 4);
+        ctx.moveTo(ex - 4, ey + 4); ctx.lineTo(ex + 4, ey - 4);
+      }
+      // Opaque and thick enough to read over a node's outage stripes, where most drops land.
+      ctx.strokeStyle = "#e03131";
+      ctx.lineWidth = 2;
+      ctx.stroke();
+      ctx.lineWidth = 1;
     }
   }
   function arrowHead(x1, y1, x2, y2, size) {
@@ -491,13 +500,15 @@ export const PAGE_SCRIPT = String.raw`
     if (selected >= 0 && T[selected] >= view.t0 && T[selected] <= view.t1) {
       var sx = X(T[selected]), sy = laneMid(L[selected]);
       var a = arrowOf[selected];
-      if (a >= 0 && AR[a] >= 0) {
+      if (a >= 0 && AF[a] >= 0) {
+        var fx = X(ASENT[a]), fy = laneMid(AF[a]);
         ctx.strokeStyle = "#1971c2"; ctx.lineWidth = 2;
+        if (ALOST[a]) ctx.setLineDash([4, 3]);
         ctx.beginPath();
-        ctx.moveTo(X(T[AS[a]]), laneMid(L[AS[a]])); ctx.lineTo(X(T[AR[a]]), laneMid(L[AR[a]]));
+        ctx.moveTo(fx, fy); ctx.lineTo(sx, sy);
         ctx.stroke();
-        ctx.beginPath(); arrowHead(X(T[AS[a]]), laneMid(L[AS[a]]), X(T[AR[a]]), laneMid(L[AR[a]]), 7);
-        ctx.fillStyle = "#1971c2"; ctx.fill();
+        ctx.setLineDash([]);
+        if (!ALOST[a]) { ctx.beginPath(); arrowHead(fx, fy, sx, sy, 7); ctx.fillStyle = "#1971c2"; ctx.fill(); }
       }
       ctx.strokeStyle = "#1971c2"; ctx.lineWidth = 2.5;
       ctx.beginPath(); ctx.arc(sx, sy, 9, 0, Math.PI * 2); ctx.stroke();
@@ -587,13 +598,14 @@ export const PAGE_SCRIPT = String.raw`
     var pairs = [["node", lanes[L[i]]], ["time", fmtExact(T[i]) + " (" + T[i] + " µs)"], ["event", "#" + i + " of " + N + " shown"]];
     var a = arrowOf[i];
     if (a >= 0) {
-      var d = rows[AS[a]][3] || {};
+      var d = rows[i][3] || {};
       var msg = el("span");
       msg.appendChild(document.createTextNode((d.type || "message") + ": "));
-      if (AS[a] !== i) msg.appendChild(link("sent by " + lanes[L[AS[a]]] + " at " + fmtExact(T[AS[a]]), function () { select(AS[a], true); }));
-      else if (AR[a] >= 0) msg.appendChild(link("received by " + lanes[L[AR[a]]] + " at " + fmtExact(T[AR[a]]), function () { select(AR[a], true); }));
-      else msg.appendChild(document.createTextNode("never received by " + (AT[a] >= 0 ? lanes[AT[a]] : "?") + " (lost)"));
-      if (AR[a] >= 0) msg.appendChild(document.createTextNode(" · latency " + fmtDuration(T[AR[a]] - T[AS[a]])));
+      // The sending end is not an event of its own: the link shows the whole flight, sender to receiver.
+      var sender = AF[a] >= 0 ? lanes[AF[a]] : "?", sentAt = ASENT[a];
+      msg.appendChild(link("sent by " + sender + " at " + fmtExact(sentAt), function () { showRange(sentAt, T[i]); }));
+      if (ALOST[a]) msg.appendChild(document.createTextNode(" · lost after " + fmtDuration(T[i] - sentAt) + (d.reason ? " (" + d.reason + ")" : "")));
+      else msg.appendChild(document.createTextNode(" · latency " + fmtDuration(T[i] - sentAt)));
       pairs.push(["message", msg]);
     }
     data.faults.forEach(function (f) {

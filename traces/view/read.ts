@@ -14,7 +14,7 @@ export interface Trace {
 /** One record of a trace file, as `traceRecords` yields them. */
 export type TraceRecord =
   | { type: "header"; line: number; header: TraceHeader }
-  | { type: "event"; line: number; event: TraceEventLine }
+  | { type: "event"; line: number; event: TraceEventLine; text?: string }
   | { type: "footer"; line: number; footer: TraceFooter };
 
 export interface ReadOptions {
@@ -24,6 +24,8 @@ export interface ReadOptions {
    * also used on traces trimmed by hand to show one moment.
    */
   verifyHash?: boolean;
+  /** Also give each event's line exactly as written (replay compares lines byte for byte). */
+  raw?: boolean;
 }
 
 /** Reads and validates a whole trace; throws an Error with a one-line message at the first problem. */
@@ -95,7 +97,7 @@ export function* traceRecords(path: string, opts: ReadOptions = {}): Generator<T
     events++;
     hash?.update(text);
     const compact: TraceEventLine = event.d === undefined ? { t: event.t, n: intern(event.n), k: intern(event.k) } : { t: event.t, n: intern(event.n), k: intern(event.k), d: event.d };
-    yield { type: "event", line: lineNumber, event: compact };
+    yield opts.raw ? { type: "event", line: lineNumber, event: compact, text } : { type: "event", line: lineNumber, event: compact };
   }
   if (lines === 0) throw new Error(`${path}: empty file (not an mqsim trace)`);
   if (footerLine === 0) throw new Error(`${path}: no footer (the run was interrupted?)`);

@@ -36,7 +36,8 @@ describe("a trace written by the simulator", () => {
 
   it("reads back with its footer count and hash", () => {
     expect(trace.events.length).toBe(trace.footer.events);
-    expect(trace.events.some((e) => e.k === "net.send")).toBe(true);
+    expect(trace.events.some((e) => e.k === "net.msg")).toBe(true);
+    expect(trace.events.some((e) => e.k === "net.send" || e.k === "net.recv")).toBe(false);
   });
 
   it("links every lost write to its acknowledgement and to the crash that lost it", () => {
@@ -52,6 +53,18 @@ describe("a trace written by the simulator", () => {
       expect(kinds).toContain("store.append");
       expect(kinds).toContain("node.crash");
     }
+    // Every message draws as an arrow, from a known sender lane, sent no later than it arrived or was lost.
+    const messages = data.events.flatMap((row, i) => (["net.msg", "net.drop"].includes(data.kinds[row[2]]!) ? [i] : []));
+    expect(messages.length).toBeGreaterThan(0);
+    expect(data.arrows.map(([event]) => event)).toEqual(messages);
+    for (const [event, from, sentUs, lost] of data.arrows) {
+      const row = data.events[event]!;
+      expect(data.lanes[from]).toBe(row[3]!.from);
+      expect(sentUs).toBeLessThanOrEqual(row[0]);
+      expect(lost).toBe(data.kinds[row[2]] === "net.drop" ? 1 : 0);
+    }
+    // The power loss cut messages to the broker: they show as lost.
+    expect(data.arrows.some(([event, , , lost]) => lost === 1 && data.lanes[data.events[event]![1]] === "broker-a")).toBe(true);
     // The crash shows as the broker down, and the fault as a span on its lane.
     expect(data.outages.some(([lane, what]) => data.lanes[lane] === "broker-a" && what === "crash")).toBe(true);
     expect(data.faults).toMatchObject([{ kind: "power-loss", nodes: [data.lanes.indexOf("broker-a")] }]);

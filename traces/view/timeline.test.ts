@@ -13,23 +13,28 @@ describe("laneOrder", () => {
       ev(0, "producer-1", "node.start"),
       ev(0, "namesrv-1", "node.start"),
       ev(1, "nemesis", "fault.start", { index: 0, kind: "pause", nodes: ["broker-a"] }),
-      ev(2, "broker-b", "net.send", { to: "namesrv-2", conn: 1, msg: 1, type: "X" }),
+      // A node that only ever sent still gets a lane, from the messages it sent, and ahead of their receiver.
+      ev(2, "broker-b", "net.msg", { from: "namesrv-2", conn: 1, sentUs: 1, type: "X" }),
+      ev(3, "broker-d", "net.drop", { from: "broker-c", conn: 2, sentUs: 2, type: "Y", reason: "reset" }),
     ];
-    expect(laneOrder(events)).toEqual(["namesrv-1", "namesrv-2", "broker-b", "broker-a", "consumer-1", "producer-1", "nemesis", "runner"]);
+    expect(laneOrder(events)).toEqual(["namesrv-1", "namesrv-2", "broker-b", "broker-a", "broker-c", "broker-d", "consumer-1", "producer-1", "nemesis", "runner"]);
   });
 });
 
 describe("buildTimeline", () => {
-  it("pairs net.send with net.recv by packet id, and keeps a message never received as lost", () => {
+  it("draws each message from its one event: sender and send time from the details, receiver and arrival from the event", () => {
     const t = buildTimeline([
-      ev(10, "producer-1", "net.send", { to: "broker-a", conn: 1, msg: 7, type: "SEND_MESSAGE" }),
-      ev(11, "producer-1", "net.send", { to: "broker-a", conn: 1, msg: 8, type: "SEND_MESSAGE" }),
-      ev(15, "broker-a", "net.recv", { from: "producer-1", conn: 1, msg: 8 }),
-      ev(16, "broker-a", "net.recv", { from: "producer-1", conn: 1, msg: 99 }),
+      ev(10, "producer-1", "op.invoke", { process: 0, f: "send", value: "v" }),
+      ev(15, "broker-a", "net.msg", { from: "producer-1", conn: 1, sentUs: 10, type: "req 310" }),
+      ev(40, "broker-a", "net.drop", { from: "producer-1", conn: 1, sentUs: 11, type: "req 310", reason: "machine-down" }),
+      ev(41, "producer-1", "net.msg", { from: "broker-a", conn: 1, sentUs: 41, type: "resp 0" }),
+      // No sender: nothing to draw from.
+      ev(42, "broker-a", "net.msg", { conn: 1, sentUs: 30 }),
     ]);
     expect(t.arrows).toEqual([
-      { send: 0, recv: -1, from: "producer-1", to: "broker-a", type: "SEND_MESSAGE" },
-      { send: 1, recv: 2, from: "producer-1", to: "broker-a", type: "SEND_MESSAGE" },
+      { event: 1, from: "producer-1", to: "broker-a", sentUs: 10, atUs: 15, type: "req 310", lost: false },
+      { event: 2, from: "producer-1", to: "broker-a", sentUs: 11, atUs: 40, type: "req 310", lost: true, reason: "machine-down" },
+      { event: 3, from: "broker-a", to: "producer-1", sentUs: 41, atUs: 41, type: "resp 0", lost: false },
     ]);
   });
 

@@ -16,14 +16,30 @@ export interface Timeline {
   phases: PhaseBand[];
 }
 
-/** A message: `net.send` on the sender, `net.recv` on the receiver, matched by packet id. */
+/**
+ * A message, from its one event on the receiver's lane: `net.msg` when it
+ * arrived, `net.drop` when it was lost. It runs from the sender's lane at
+ * the time it was sent to the receiver's lane at the time of the event.
+ */
 export interface Arrow {
-  send: number;
-  /** -1: never received (dropped by a partition, or the receiver was down). */
-  recv: number;
+  /** The net.msg or net.drop event. */
+  event: number;
   from: string;
   to: string;
+  /** When the sender sent it (never after `atUs`). */
+  sentUs: number;
+  /** When it arrived, or was lost. */
+  atUs: number;
   type: string;
+  /** Never arrived (net.drop): its connection was reset, the receiver was down, ... */
+  lost: boolean;
+  /** For a lost message, why (socket-closed, machine-down, process-down, reset, sender-down). */
+  reason?: string;
+}
+
+/** The kinds of a message event: arrived, lost. */
+export function isMessageKind(kind: string): kind is "net.msg" | "net.drop" {
+  return kind === "net.msg" || kind === "net.drop";
 }
 
 export interface FaultSpan {
@@ -76,9 +92,9 @@ export function laneOrder(events: readonly TraceEventLine[], extraNodes: Iterabl
     if (!seen.has(n)) seen.set(n, seen.size);
   };
   for (const ev of events) {
+    // A message from a node that never logged anything still deserves a lane; the sender comes first, as it acted first.
+    if (isMessageKind(ev.k) && typeof ev.d?.from === "string") note(ev.d.from);
     note(ev.n);
-    // A message to a node that never logged anything still deserves a lane.
-    if (ev.k === "net.send" && typeof ev.d?.to === "string") note(ev.d.to);
     if (ev.k === "fault.start" && Array.isArray(ev.d?.nodes)) for (const n of ev.d.nodes) if (typeof n === "string") note(n);
   }
   for (const n of extraNodes) note(n);
@@ -90,7 +106,6 @@ export function buildTimeline(events: readonly TraceEventLine[]): Timeline {
   const startUs = events.length > 0 ? events[0]!.t : 0;
   const endUs = events.length > 0 ? events[events.length - 1]!.t : 0;
   const arrows: Arrow[] = [];
-  const sends = new Map<unknown, number>();
   const faults: FaultSpan[] = [];
   const openFaults = new Map<string, FaultSpan[]>();
   const outages: Outage[] = [];
@@ -100,19 +115,14 @@ export function buildTimeline(events: readonly TraceEventLine[]): Timeline {
   events.forEach((ev, i) => {
     const d = ev.d ?? {};
     switch (ev.k) {
-      case "net.send": {
-        const arrow: Arrow = { send: i, recv: -1, from: ev.n, to: typeof d.to === "string" ? d.to : "?", type: typeof d.type === "string" ? d.type : "" };
-        sends.set(d.msg, arrows.length);
+      case "net.msg":
+      case "net.drop": {
+        // Without a sender there is nothing to draw from: the event still shows as a mark on its lane.
+        if (typeof d.from !== "string") break;
+        const sentUs = typeof d.sentUs === "number" ? Math.min(d.sentUs, ev.t) : ev.t;
+        const arrow: Arrow = { event: i, from: d.from, to: ev.n, sentUs, atUs: ev.t, type: typeof d.type === "string" ? d.type : "", lost: ev.k === "net.drop" };
+        if (arrow.lost && typeof d.reason === "string") arrow.reason = d.reason;
         arrows.push(arrow);
-        break;
-      }
-      case "net.recv": {
-        const a = sends.get(d.msg);
-        if (a !== undefined) {
-          arrows[a]!.recv = i;
-          // A packet is delivered once; forgetting it keeps the map as small as the messages in flight.
-          sends.delete(d.msg);
-        }
         break;
       }
       case "fault.start": {

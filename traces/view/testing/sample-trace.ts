@@ -12,7 +12,7 @@ import type { TraceEventLine, TraceFooter, TraceHeader } from "../../format.js";
 import type { Trace } from "../read.js";
 
 export interface SampleOptions {
-  /** Producer sends; each costs about nine events. */
+  /** Producer sends; each costs about seven events. */
   sends?: number;
   /** Put this text in one event's details, to test escaping. */
   injectText?: string;
@@ -48,11 +48,10 @@ export function sampleTrace(opts: SampleOptions = {}): Trace {
   const e = (t: number, n: string, k: string, d?: Record<string, unknown>): void => {
     events.push(d === undefined ? { t, n, k, seq: events.length } : { t, n, k, d, seq: events.length });
   };
-  let packet = 1;
+  // One event per message, as the simulator writes it: on the receiver when it arrives (net.msg), or when it is lost (net.drop).
   const message = (t: number, from: string, to: string, type: string, latencyUs: number, delivered: boolean): number => {
-    const msg = packet++;
-    e(t, from, "net.send", { to, conn: 1, msg, type });
-    if (delivered) e(t + latencyUs, to, "net.recv", { from, conn: 1, msg });
+    if (delivered) e(t + latencyUs, to, "net.msg", { from, conn: 1, sentUs: t, type });
+    else e(t + latencyUs, to, "net.drop", { from, conn: 1, sentUs: t, type, reason: "machine-down" });
     return t + latencyUs;
   };
 
