@@ -1,4 +1,6 @@
 import { benchKernel } from "./kernel.js";
+import { benchRocketMq } from "./rocketmq.js";
+import { benchTraces } from "./traces.js";
 import type { Metrics } from "./metrics.js";
 
 /**
@@ -9,7 +11,11 @@ import type { Metrics } from "./metrics.js";
 type Suite = { name: string; run: () => Promise<Metrics> | Metrics };
 
 async function loadSuites(): Promise<Suite[]> {
-  const suites: Suite[] = [{ name: "kernel", run: benchKernel }];
+  const suites: Suite[] = [
+    { name: "kernel", run: benchKernel },
+    { name: "rocketmq", run: benchRocketMq },
+    { name: "traces", run: benchTraces },
+  ];
   const optional: Array<[string, string, string]> = [["invariants", "./invariants.js", "benchInvariants"]];
   for (const [name, path, fn] of optional) {
     try {

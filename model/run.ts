@@ -23,8 +23,10 @@ export interface RunOverrides {
 export interface RunOptions {
   seed: number;
   overrides?: RunOverrides;
-  /** Sees every trace event (a trace writer); does not change the run. */
+  /** Sees every trace event; does not change the run. */
   onTrace?: TraceListener;
+  /** Sees every trace line (a trace writer); cheaper than onTrace. */
+  onTraceLine?: (line: string) => void;
   /** Called with the fully resolved scenario and plan before the run starts. */
   onStart?: (scenario: Scenario, plan: FaultPlan) => void;
   maxEvents?: number;
@@ -104,6 +106,7 @@ export function runScenario(input: unknown, opts: RunOptions): RunResult {
     network: { traceMessages: true, ...(scenario.faults.network ?? {}) },
     ...(scenario.faults.disk ? { disk: scenario.faults.disk } : {}),
   });
+  if (opts.onTraceLine) world.sim.onTraceLine(opts.onTraceLine);
   if (opts.onTrace) world.sim.onTrace(opts.onTrace);
   const cluster = new RocketMqCluster(world, scenario);
   const plan = planFor(scenario, opts.seed, world, cluster);

@@ -185,6 +185,7 @@ export class Simulation {
     const line = details === undefined ? head + "}" : `${head},"d":${JSON.stringify(details)}}`;
     this.traceHash.update(line);
     this.traceCount++;
+    for (let i = 0; i < this.lineListeners.length; i++) this.lineListeners[i]!(line);
     if (this.listeners.length > 0) {
       const ev: TraceEvent = details === undefined ? { timeUs: this.nowUs, node, kind } : { timeUs: this.nowUs, node, kind, details };
       for (const l of this.listeners) l(ev, line);
@@ -201,6 +202,13 @@ export class Simulation {
     }
     return q;
   }
+
+  /** A cheaper listener that receives only the canonical line (a trace writer needs nothing else). */
+  onTraceLine(listener: (line: string) => void): void {
+    this.lineListeners.push(listener);
+  }
+
+  private readonly lineListeners: Array<(line: string) => void> = [];
 
   onTrace(listener: TraceListener): () => void {
     this.listeners.push(listener);

@@ -17,9 +17,9 @@ export function runWithTrace(input: unknown, opts: RunOptions, tracePath?: strin
         writer = new TraceWriter(tracePath, { type: "header", format: TRACE_FORMAT_VERSION, mqsim: MQSIM_VERSION, scenario, seed: opts.seed, plan });
         opts.onStart?.(scenario, plan);
       },
-      onTrace: (ev, line) => {
+      onTraceLine: (line) => {
         writer?.event(line);
-        opts.onTrace?.(ev, line);
+        opts.onTraceLine?.(line);
       },
     });
     (writer as TraceWriter | null)?.finish({

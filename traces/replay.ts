@@ -1,6 +1,6 @@
 import { runScenario, type RunResult } from "../model/run.js";
 import type { TraceFooter, TraceHeader } from "./format.js";
-import { traceRecords, type TraceRecord } from "./view/read.js";
+import { traceLines, type TraceLine } from "./view/read.js";
 
 export interface ReplayDifference {
   /** 0-based index of the first event that differs (or is missing on one side). */
@@ -29,21 +29,21 @@ class Diverged extends Error {}
  * error for the CLI) if the file is not a readable trace.
  */
 export function replayTrace(path: string): ReplayResult {
-  const records = traceRecords(path, { raw: true });
+  const records = traceLines(path);
   const first = records.next();
-  if (first.done || first.value.type !== "header") throw new Error(`${path}: not an mqsim trace`);
+  if (first.done || first.value.kind !== "header") throw new Error(`${path}: not an mqsim trace`);
   const header: TraceHeader = first.value.header;
   let index = 0;
   let difference: ReplayDifference | null = null;
   let footer: TraceFooter | null = null;
-  const nextRecorded = (): Extract<TraceRecord, { type: "event" }> | null => {
+  const nextRecorded = (): Extract<TraceLine, { kind: "event" }> | null => {
     const r = records.next();
     if (r.done) throw new Error(`${path}: no footer (the run was interrupted?)`);
-    if (r.value.type === "footer") {
+    if (r.value.kind === "footer") {
       footer = r.value.footer;
       return null;
     }
-    if (r.value.type !== "event") throw new Error(`${path}:${r.value.line}: a second header`);
+    if (r.value.kind !== "event") throw new Error(`${path}:${r.value.line}: a second header`);
     return r.value;
   };
   let result: RunResult | null = null;
@@ -51,7 +51,7 @@ export function replayTrace(path: string): ReplayResult {
     result = runScenario(header.scenario, {
       seed: header.seed,
       overrides: { plan: header.plan },
-      onTrace: (_ev, line) => {
+      onTraceLine: (line) => {
         const rec = footer === null ? nextRecorded() : null;
         if (rec === null || rec.text !== line) {
           difference = { index, line: rec?.line ?? null, recorded: rec?.text ?? null, replayed: line };
@@ -70,7 +70,7 @@ export function replayTrace(path: string): ReplayResult {
   }
   // Drain the reader so that a malformed tail is still reported.
   if (footer === null && difference !== null) {
-    for (const r of records) if (r.type === "footer") footer = r.footer;
+    for (const r of records) if (r.kind === "footer") footer = r.footer;
   }
   const rec = footer as TraceFooter | null;
   if (rec === null) throw new Error(`${path}: no footer (the run was interrupted?)`);

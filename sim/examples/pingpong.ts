@@ -24,6 +24,8 @@ export interface PingPongOptions {
   heartbeatUs?: number;
   /** Append every pong to a journal on disk (default true). */
   journal?: boolean;
+  /** Called with the simulation before it starts, e.g. to attach a trace writer. */
+  onTraceStart?: (sim: World["sim"]) => void;
 }
 
 export interface PingPongResult {
@@ -110,6 +112,7 @@ export function runPingPong(opts: PingPongOptions): PingPongResult {
   };
 
   for (const name of names) world.addNode(name, factory);
+  opts.onTraceStart?.(world.sim);
   const phases = runPhases({
     world,
     model: {
