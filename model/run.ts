@@ -3,9 +3,9 @@ import { expandClasses, generateFaultPlan, type FaultClass, type FaultPlan } fro
 import { runPhases } from "../sim/runner.js";
 import type { TraceListener } from "../sim/kernel.js";
 import { World } from "../sim/world.js";
-import { RocketMqCluster } from "./rocketmq/cluster.js";
+import { ConfigError, type ClusterModel } from "./cluster.js";
+import { createCluster } from "./systems.js";
 import { ConfigValueSchema, ScenarioSchema, describeZodError, type Scenario } from "./scenario.js";
-import { ConfigError } from "./rocketmq/config.js";
 
 /** A problem with the scenario or an override: the CLI reports it with exit code 2. */
 export class ScenarioError extends Error {}
@@ -71,7 +71,7 @@ export function resolveScenario(input: unknown, overrides: RunOverrides = {}): S
   }
   try {
     // Validates every config key and value now, before any run starts.
-    new RocketMqCluster(new World({ seed: 0 }), s);
+    createCluster(new World({ seed: 0 }), s);
   } catch (err) {
     if (err instanceof ConfigError) throw new ScenarioError(err.message);
     throw err;
@@ -80,7 +80,7 @@ export function resolveScenario(input: unknown, overrides: RunOverrides = {}): S
 }
 
 /** The fault plan a seed gives a scenario: the scenario's explicit plan, or the nemesis's draw. */
-export function planFor(scenario: Scenario, seed: number, world: World, cluster: RocketMqCluster): FaultPlan {
+export function planFor(scenario: Scenario, world: World, cluster: ClusterModel): FaultPlan {
   if (scenario.faults.plan !== undefined) return scenario.faults.plan;
   if (expandClasses(scenario.faults.classes).length === 0) return [];
   const startMs = Math.round(scenario.workload.startDelaySeconds * 1000) + 2_000;
@@ -108,8 +108,8 @@ export function runScenario(input: unknown, opts: RunOptions): RunResult {
   });
   if (opts.onTraceLine) world.sim.onTraceLine(opts.onTraceLine);
   if (opts.onTrace) world.sim.onTrace(opts.onTrace);
-  const cluster = new RocketMqCluster(world, scenario);
-  const plan = planFor(scenario, opts.seed, world, cluster);
+  const cluster = createCluster(world, scenario);
+  const plan = planFor(scenario, world, cluster);
   opts.onStart?.(scenario, plan);
   world.sim.emit("runner", "start", { scenario: scenario.name, seed: opts.seed, faults: plan.length });
   const phases = runPhases({

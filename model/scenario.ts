@@ -61,19 +61,34 @@ export const FaultsSectionSchema = z
   })
   .strict();
 
-export const ScenarioSchema = z
+const scenarioBase = {
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and dashes"),
+  description: z.string().default(""),
+  config: z.record(z.string(), ConfigValueSchema).default({}),
+  workload: WorkloadSchema.default(WorkloadSchema.parse({})),
+  faults: FaultsSectionSchema.default(FaultsSectionSchema.parse({})),
+  expect: z.array(AnomalyTypeSchema).default([]),
+};
+
+export const RocketMqScenarioSchema = z.object({ ...scenarioBase, system: z.literal("rocketmq"), cluster: RocketMqClusterSchema }).strict();
+
+/** Kafka: brokers plus a KRaft controller; `workload.queues` is the partition count. */
+export const KafkaClusterSchema = z
   .object({
-    name: z.string().regex(/^[a-z0-9][a-z0-9-]*$/, "lower-case letters, digits and dashes"),
-    description: z.string().default(""),
-    system: z.literal("rocketmq"),
-    cluster: RocketMqClusterSchema,
-    config: z.record(z.string(), ConfigValueSchema).default({}),
-    workload: WorkloadSchema.default(WorkloadSchema.parse({})),
-    faults: FaultsSectionSchema.default(FaultsSectionSchema.parse({})),
-    expect: z.array(AnomalyTypeSchema).default([]),
+    brokers: z.number().int().min(1).max(9).default(3),
+    controllers: z.number().int().min(1).max(3).default(1),
+    replicationFactor: z.number().int().min(1).max(9).default(3),
+    producers: z.number().int().min(0).max(32).default(2),
+    consumers: z.number().int().min(0).max(32).default(2),
   })
   .strict();
 
+export const KafkaScenarioSchema = z.object({ ...scenarioBase, system: z.literal("kafka"), cluster: KafkaClusterSchema }).strict();
+
+export const ScenarioSchema = z.discriminatedUnion("system", [RocketMqScenarioSchema, KafkaScenarioSchema]);
+
+export type RocketMqScenario = z.infer<typeof RocketMqScenarioSchema>;
+export type KafkaScenario = z.infer<typeof KafkaScenarioSchema>;
 export type Scenario = z.infer<typeof ScenarioSchema>;
 export type ScenarioInput = z.input<typeof ScenarioSchema>;
 

@@ -1,8 +1,9 @@
 import { HistoryBuilder, type History } from "../../invariants/index.js";
-import type { Phase, PhasedModel } from "../../sim/runner.js";
+import type { Phase } from "../../sim/runner.js";
 import type { NodeContext, ProcessHandlers } from "../../sim/node.js";
 import type { World } from "../../sim/world.js";
-import type { Scenario } from "../scenario.js";
+import type { ClusterModel } from "../cluster.js";
+import type { RocketMqScenario } from "../scenario.js";
 import { broker } from "./broker.js";
 import { ClientInstance, queueKey } from "./client.js";
 import { parseRocketMqConfig, type RocketMqConfig } from "./config.js";
@@ -34,7 +35,7 @@ export interface RocketMqTopology {
  * (a master and its slaves), producer and consumer client processes running
  * the scenario's workload, and the history of what the clients saw.
  */
-export class RocketMqCluster implements PhasedModel {
+export class RocketMqCluster implements ClusterModel {
   readonly history = new HistoryBuilder();
   readonly config: RocketMqConfig;
   readonly topology: RocketMqTopology;
@@ -44,7 +45,7 @@ export class RocketMqCluster implements PhasedModel {
 
   constructor(
     private readonly world: World,
-    private readonly scenario: Scenario,
+    private readonly scenario: RocketMqScenario,
   ) {
     this.config = parseRocketMqConfig(scenario.config);
     const c = scenario.cluster;

@@ -1,5 +1,8 @@
 import { z } from "zod";
+import { ConfigError } from "../cluster.js";
 import { MessageStoreConfigSchema } from "./store/config.js";
+
+export { ConfigError };
 
 /**
  * RocketMQ configuration, split as the real code splits it, under the real
@@ -115,7 +118,6 @@ export function rocketMqConfigKeys(): string[] {
   return [...keys].sort();
 }
 
-export class ConfigError extends Error {}
 
 /**
  * Splits a flat `{ key: value }` config into sections and validates each.
