@@ -113,7 +113,9 @@ describe("mqsim CLI", () => {
 
   it("prints the JSON Schema of scenarios and traces", async () => {
     const j = JSON.parse((await cli("schema")).stdout);
-    expect(j.scenario.properties.system).toBeDefined();
+    // One variant per system, each with its own cluster shape.
+    const variants = j.scenario.oneOf ?? j.scenario.anyOf;
+    expect(variants.map((v: { properties: { system: { const: string } } }) => v.properties.system.const).sort()).toEqual(["kafka", "rocketmq"]);
     expect(j.trace.header.properties.seed).toBeDefined();
   });
 });

@@ -6,7 +6,7 @@ import { TraceEventSchema, TraceFooterSchema, TraceHeaderSchema } from "../trace
 import { MQSIM_VERSION } from "../version.js";
 import { registerRun } from "./commands/run.js";
 import { registerSweep } from "./commands/sweep.js";
-import { registerTraceCommands } from "./commands/traces.js";
+import { registerExport, registerTraceCommands } from "./commands/traces.js";
 import { EXIT, UsageError } from "./errors.js";
 import { builtinScenarioNames, loadScenarioInput } from "./scenarios.js";
 
@@ -30,6 +30,7 @@ function buildProgram(cli: CliContext): Command {
   registerRun(program, cli);
   registerSweep(program, cli);
   registerTraceCommands(program, cli);
+  registerExport(program, cli);
 
   program
     .command("scenarios")

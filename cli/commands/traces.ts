@@ -2,6 +2,7 @@ import { writeFileSync, renameSync } from "node:fs";
 import type { Command } from "commander";
 import { AnomalyTypeSchema, type AnomalyType } from "../../invariants/index.js";
 import { runWithTrace } from "../../traces/record.js";
+import { exportTrace, type ExportFormat } from "../../traces/export.js";
 import { replayTrace } from "../../traces/replay.js";
 import { shrink } from "../../traces/shrink.js";
 import { readTrace, traceRecords, renderHtml, renderMermaid } from "../../traces/view/index.js";
@@ -122,5 +123,20 @@ export function registerTraceCommands(program: Command, cli: CliContext): void {
       const text = flags.format === "html" ? renderHtml(trace, maxEvents !== undefined ? { maxEvents, source: path } : { source: path }) : renderMermaid(trace, maxEvents !== undefined ? { maxEvents } : {});
       writeAtomically(flags.out, text);
       cli.out(`wrote ${flags.out}`);
+    });
+}
+
+export function registerExport(program: Command, cli: CliContext): void {
+  program
+    .command("export")
+    .description("export a trace's client history for Jepsen (EDN) or OpenMessaging Chaos (TSV)")
+    .argument("<trace>", "a trace file")
+    .requiredOption("--format <format>", "jepsen or openchaos")
+    .requiredOption("-o, --out <file>", "the file to write")
+    .action((path: string, flags: { format: string; out: string }) => {
+      if (flags.format !== "jepsen" && flags.format !== "openchaos") throw new UsageError(`--format: expected jepsen or openchaos, got ${JSON.stringify(flags.format)}`);
+      const text = asUsage(() => exportTrace(path, flags.format as ExportFormat));
+      writeAtomically(flags.out, text);
+      cli.out(`wrote ${flags.out} (${text.split("\n").length - 1} lines, ${flags.format})`);
     });
 }

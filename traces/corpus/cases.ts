@@ -24,6 +24,8 @@ export interface CorpusCase {
   verdict: "pass" | "fail";
   anomalies: string[];
   why: string;
+  /** Also keep golden Jepsen and OpenMessaging Chaos exports of this trace. */
+  exports?: boolean;
 }
 
 export const CORPUS: CorpusCase[] = [
@@ -37,6 +39,7 @@ export const CORPUS: CorpusCase[] = [
     verdict: "fail",
     anomalies: ["lost-write", "inconsistent-offsets"],
     why: "ASYNC_FLUSH acknowledges from the page cache; a power loss takes the unflushed tail, and the recovered queues reuse its offsets.",
+    exports: true,
   },
   {
     name: "rocketmq-sync-flush-power-loss",

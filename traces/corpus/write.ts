@@ -2,6 +2,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeFileSync } from "node:fs";
+import { toJepsen, toOpenChaos } from "../export.js";
 import { runWithTrace } from "../record.js";
 import { CORPUS, type CorpusCase } from "./cases.js";
 
@@ -31,6 +33,11 @@ function main(): void {
     const got = r.anomalies.map((a) => a.type).sort();
     const ok = r.verdict === c.verdict && JSON.stringify(got) === JSON.stringify([...c.anomalies].sort());
     process.stdout.write(`${ok ? "ok  " : "BAD "} ${c.name}: ${r.verdict} ${got.join(",") || "-"} (${r.stats.traceEvents} events)\n`);
+    if (c.exports) {
+      // Golden exports: the test suite checks that exporting the trace gives these files exactly.
+      writeFileSync(join(corpusDir(), `${c.name}.edn`), toJepsen(r.history));
+      writeFileSync(join(corpusDir(), `${c.name}.tsv`), toOpenChaos(r.history, c.plan));
+    }
     if (!ok) process.exitCode = 1;
   }
 }
