@@ -6,6 +6,7 @@ import { TraceEventSchema, TraceFooterSchema, TraceHeaderSchema } from "../trace
 import { MQSIM_VERSION } from "../version.js";
 import { registerRun } from "./commands/run.js";
 import { registerSweep } from "./commands/sweep.js";
+import { registerMatrix } from "./commands/matrix.js";
 import { registerExport, registerTraceCommands } from "./commands/traces.js";
 import { EXIT, UsageError } from "./errors.js";
 import { builtinScenarioNames, loadScenarioInput } from "./scenarios.js";
@@ -31,6 +32,7 @@ function buildProgram(cli: CliContext): Command {
   registerSweep(program, cli);
   registerTraceCommands(program, cli);
   registerExport(program, cli);
+  registerMatrix(program, cli);
 
   program
     .command("scenarios")
@@ -59,31 +61,6 @@ function buildProgram(cli: CliContext): Command {
           2,
         ),
       );
-    });
-
-  program
-    .command("start")
-    .description("the quick tour behind `npm start`: the single-master scenarios under power loss")
-    .action(async () => {
-      const { runScenario } = await import("../model/run.js");
-      const rows: string[] = [];
-      let worst: number = EXIT.ok;
-      for (const name of ["rocketmq-single-async-flush", "rocketmq-single-sync-flush"]) {
-        const counts: Record<string, number> = {};
-        let failed = 0;
-        const seeds = 5;
-        for (let seed = 1; seed <= seeds; seed++) {
-          const r = runScenario(loadScenarioInput(name), { seed, overrides: { faults: ["power-loss"] } });
-          if (r.verdict !== "pass") failed++;
-          for (const a of r.anomalies) counts[a.type] = (counts[a.type] ?? 0) + 1;
-        }
-        const found = Object.entries(counts).map(([t, n]) => `${t} in ${n}/${seeds}`).join(", ") || "no anomalies";
-        rows.push(`${name.padEnd(30)} power-loss  ${failed === 0 ? "held" : `failed ${failed}/${seeds}`}  (${found})`);
-        if (failed > 0) worst = EXIT.violated;
-      }
-      for (const r of rows) cli.out(r);
-      cli.out("reproduce any seed with: mqsim run <scenario> --faults power-loss --seed N");
-      void worst;
     });
 
   program.exitOverride();
