@@ -1,6 +1,9 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vitest/config";
 
 export default defineConfig({
+  // The examples import the library by its package name, as a user would.
+  resolve: { alias: { mqsim: fileURLToPath(new URL("./index.ts", import.meta.url)) } },
   test: {
     include: ["**/*.test.ts"],
     exclude: ["node_modules/**", "dist/**"],

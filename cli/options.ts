@@ -1,8 +1,45 @@
 import { FaultClassSchema, type FaultClass } from "../sim/faults.js";
 import { parseSetValue, type RunOverrides } from "../model/run.js";
 import { UsageError } from "./errors.js";
+import { readPropertiesFile, type Property } from "./properties.js";
+
+/**
+ * Keys a real broker.conf or server.properties carries that the scenario's
+ * cluster section defines instead (names, ids, addresses, paths, ports).
+ */
+const TOPOLOGY_KEYS = new Set([
+  "brokerName", "brokerId", "brokerClusterName", "namesrvAddr", "brokerIP1", "brokerIP2", "listenPort", "storePathRootDir", "storePathCommitLog",
+  "broker.id", "node.id", "process.roles", "listeners", "advertised.listeners", "log.dirs", "log.dir", "controller.quorum.voters", "controller.listener.names",
+  "zookeeper.connect", "inter.broker.listener.name", "listener.security.protocol.map",
+]);
+
+/** Where each --set key came from, to name the line when a value is rejected. */
+export const configOrigins = new Map<string, string>();
+
+/**
+ * Turns a properties file into config changes for the scenario: known keys
+ * apply, topology keys and unknown keys are reported (not fatal), each with
+ * its line. A later --set wins over the file.
+ */
+export function configFileOverrides(file: string, knownKeys: readonly string[], warn: (line: string) => void): Record<string, string | number | boolean> {
+  const known = new Set(knownKeys);
+  const out: Record<string, string | number | boolean> = {};
+  for (const p of readPropertiesFile(file) as Property[]) {
+    if (known.has(p.key)) {
+      out[p.key] = parseSetValue(p.value);
+      configOrigins.set(p.key, `${file}:${p.line}`);
+    } else if (TOPOLOGY_KEYS.has(p.key)) {
+      warn(`warning: ${file}:${p.line}: ${p.key} is defined by the scenario's cluster; ignored`);
+    } else {
+      warn(`warning: ${file}:${p.line}: unknown key ${p.key}; ignored`);
+    }
+  }
+  return out;
+}
 
 export interface CommonRunFlags {
+  brokerConf?: string;
+  serverProperties?: string;
   faults?: string;
   maxConcurrentFaults?: string;
   duration?: string;
@@ -37,8 +74,9 @@ export function parseSeedRange(raw: string): { from: number; to: number } {
   return { from, to };
 }
 
-export function parseOverrides(flags: CommonRunFlags): RunOverrides {
+export function parseOverrides(flags: CommonRunFlags, fileSets: Record<string, string | number | boolean> = {}): RunOverrides {
   const o: RunOverrides = {};
+  if (Object.keys(fileSets).length > 0) o.set = { ...fileSets };
   if (flags.faults !== undefined) o.faults = parseFaultClasses(flags.faults);
   if (flags.maxConcurrentFaults !== undefined) o.maxConcurrentFaults = parseInteger("--max-concurrent-faults", flags.maxConcurrentFaults, 1, 8);
   if (flags.duration !== undefined) {
@@ -47,7 +85,7 @@ export function parseOverrides(flags: CommonRunFlags): RunOverrides {
     o.durationSeconds = d;
   }
   if (flags.set !== undefined && flags.set.length > 0) {
-    o.set = {};
+    o.set = o.set ?? {};
     for (const kv of flags.set) {
       const i = kv.indexOf("=");
       if (i <= 0) throw new UsageError(`--set: expected KEY=VALUE, got ${JSON.stringify(kv)}`);

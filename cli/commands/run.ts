@@ -2,7 +2,9 @@ import type { Command } from "commander";
 import { runWithTrace } from "../../traces/record.js";
 import { EXIT, UsageError } from "../errors.js";
 import { describeAnomaly, describePlan, formatMs, shellQuote } from "../format.js";
-import { collect, parseInteger, parseOverrides, type CommonRunFlags } from "../options.js";
+import { collect, configFileOverrides, configOrigins, parseInteger, parseOverrides, type CommonRunFlags } from "../options.js";
+import { configKeysFor } from "../../model/config-keys.js";
+import { ScenarioError, type RunOverrides } from "../../model/run.js";
 import { loadScenarioInput } from "../scenarios.js";
 import type { CliContext } from "../main.js";
 
@@ -14,6 +16,8 @@ interface RunFlags extends CommonRunFlags {
 
 export function addRunOptions(cmd: Command): Command {
   return cmd
+    .option("--broker-conf <file>", "apply a RocketMQ broker.conf (Java properties) to the scenario's config")
+    .option("--server-properties <file>", "apply a Kafka server.properties to the scenario's config")
     .option("--faults <classes>", "comma-separated fault classes: none, process-crash, power-loss, power-loss-all, disk-loss, partition, pause, mixed")
     .option("--max-concurrent-faults <n>", "at most this many faults at once")
     .option("--duration <seconds>", "length of the workload-under-faults phase")
@@ -30,6 +34,36 @@ export function reproduceLine(scenario: string, seed: number, flags: CommonRunFl
   return parts.map(shellQuote).join(" ");
 }
 
+/** The scenario input and overrides from the common flags, config files included. */
+export function scenarioAndOverrides(name: string, flags: CommonRunFlags, cli: CliContext): { input: unknown; overrides: RunOverrides } {
+  const input = loadScenarioInput(name);
+  const system = (input as { system?: unknown }).system;
+  let fileSets: Record<string, string | number | boolean> = {};
+  if (flags.brokerConf !== undefined) {
+    if (system !== "rocketmq") throw new UsageError("--broker-conf applies to RocketMQ scenarios");
+    fileSets = { ...fileSets, ...configFileOverrides(flags.brokerConf, configKeysFor("rocketmq"), cli.err) };
+  }
+  if (flags.serverProperties !== undefined) {
+    if (system !== "kafka") throw new UsageError("--server-properties applies to Kafka scenarios");
+    fileSets = { ...fileSets, ...configFileOverrides(flags.serverProperties, configKeysFor("kafka"), cli.err) };
+  }
+  return { input, overrides: parseOverrides(flags, fileSets) };
+}
+
+/** A rejected config value names the file and line it came from. */
+export function withConfigOrigin<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof ScenarioError) {
+      const m = /config key (\S+):/.exec(err.message);
+      const origin = m ? configOrigins.get(m[1]!) : undefined;
+      if (origin !== undefined) throw new ScenarioError(`${err.message} (${origin})`);
+    }
+    throw err;
+  }
+}
+
 export function registerRun(program: Command, cli: CliContext): void {
   addRunOptions(
     program
@@ -41,10 +75,9 @@ export function registerRun(program: Command, cli: CliContext): void {
       .option("--json", "print one JSON object"),
   ).action((name: string, flags: RunFlags) => {
     const seed = parseInteger("--seed", flags.seed ?? "1", 0, 2 ** 31 - 1);
-    const overrides = parseOverrides(flags);
-    const input = loadScenarioInput(name);
+    const { input, overrides } = scenarioAndOverrides(name, flags, cli);
     const started = cli.wallNow();
-    const result = runWithTrace(input, { seed, overrides }, flags.trace);
+    const result = withConfigOrigin(() => runWithTrace(input, { seed, overrides }, flags.trace));
     const wallMs = Math.round(cli.wallNow() - started);
     if (flags.json) {
       cli.out(

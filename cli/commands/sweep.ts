@@ -4,10 +4,10 @@ import type { Command } from "commander";
 import { SeedPool, defaultWorkers, sweepOnPool } from "../../traces/pool.js";
 import { SweepDigest, shardRange, type SeedSummary, type SweepResult } from "../../traces/sweep.js";
 import { EXIT, UsageError } from "../errors.js";
-import { parseInteger, parseOverrides, parseSeedRange, type CommonRunFlags } from "../options.js";
-import { loadScenarioInput } from "../scenarios.js";
+import { parseInteger, parseSeedRange, type CommonRunFlags } from "../options.js";
 import type { CliContext } from "../main.js";
-import { addRunOptions, reproduceLine } from "./run.js";
+import { addRunOptions, reproduceLine, scenarioAndOverrides, withConfigOrigin } from "./run.js";
+import { resolveScenario } from "../../model/run.js";
 
 interface SweepFlags extends CommonRunFlags {
   seeds?: string;
@@ -85,8 +85,8 @@ export function registerSweep(program: Command, cli: CliContext): void {
     const shard = flags.shard !== undefined ? parseShard(flags.shard) : undefined;
     if (shard !== undefined) ({ from, to } = shardRange(from, to, shard.index, shard.count));
     const workers = flags.workers !== undefined ? parseInteger("--workers", flags.workers, 1, 256) : defaultWorkers();
-    const overrides = parseOverrides(flags);
-    const input = loadScenarioInput(name);
+    const { input, overrides } = scenarioAndOverrides(name, flags, cli);
+    withConfigOrigin(() => resolveScenario(input, overrides));
     const started = cli.wallNow();
     const bar = progressBar(cli, Math.max(0, to - from + 1), !flags.json);
     const pool = new SeedPool(workers);
