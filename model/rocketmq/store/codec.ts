@@ -240,8 +240,44 @@ export function parseHost(host: string): HostAddress {
   return out;
 }
 
+/** What decoding derives from an IPv4 address and port: its text and its message id prefix. */
+interface HostText {
+  /** "a.b.c.d:port", as MessageExt's socket address prints. */
+  text: string;
+  /** createMessageId's first 16 hex digits (ip 4 bytes, port 4 bytes). */
+  idPrefix: string;
+}
+
+/**
+ * HostText by ip then port: decoding meets the same few hosts over and
+ * over, and building the text and hex costs more than the lookup. A memo of
+ * a pure function; cleared if it ever grows large (garbage records).
+ */
+const hostTexts = new Map<number, Map<number, HostText>>();
+let hostTextCount = 0;
+
+/** `ip` unsigned and `port` signed, as read from a record. */
+function hostTextOf(ip: number, port: number): HostText {
+  let byPort = hostTexts.get(ip);
+  let t = byPort?.get(port);
+  if (t !== undefined) return t;
+  if (hostTextCount >= 4096) {
+    hostTexts.clear();
+    hostTextCount = 0;
+    byPort = undefined;
+  }
+  if (byPort === undefined) {
+    byPort = new Map();
+    hostTexts.set(ip, byPort);
+  }
+  t = { text: `${ip >>> 24}.${(ip >>> 16) & 0xff}.${(ip >>> 8) & 0xff}.${ip & 0xff}:${port}`, idPrefix: hex32(ip) + hex32(port) };
+  byPort.set(port, t);
+  hostTextCount++;
+  return t;
+}
+
 function readHost(buf: Uint8Array, pos: number, v6: boolean): string {
-  if (!v6) return `${buf[pos]}.${buf[pos + 1]}.${buf[pos + 2]}.${buf[pos + 3]}:${readInt32(buf, pos + 4)}`;
+  if (!v6) return hostTextOf(readInt32(buf, pos) >>> 0, readInt32(buf, pos + 4)).text;
   const parts: string[] = [];
   for (let i = 0; i < 16; i += 2) parts.push(((buf[pos + i]! << 8) | buf[pos + i + 1]!).toString(16));
   return `[${parts.join(":")}]:${readInt32(buf, pos + 16)}`;
@@ -254,7 +290,14 @@ function hex32(v: number): string {
   return HEX_BYTE[(v >>> 24) & 0xff]! + HEX_BYTE[(v >>> 16) & 0xff]! + HEX_BYTE[(v >>> 8) & 0xff]! + HEX_BYTE[v & 0xff]!;
 }
 
-// Weak, so the throwaway addresses decoding builds do not accumulate.
+/** The last 16 hex digits of a message id: the physical offset as a Java long. */
+function offsetHex(physicalOffset: number): string {
+  const hi = Math.floor(physicalOffset / TWO_POW_32);
+  // Every offset below 4 GiB (all of them, in practice) has a zero high word.
+  return (hi === 0 ? "00000000" : hex32(hi | 0)) + hex32((physicalOffset - hi * TWO_POW_32) | 0);
+}
+
+// Weak, so callers' HostAddress objects are not kept alive by the memo.
 const hostHex = new WeakMap<HostAddress, string>();
 
 /** MessageDecoder.createMessageId: store host (8 bytes) and physical offset (8 bytes) as upper-case hex. */
@@ -264,13 +307,12 @@ export function createMessageId(storeHost: HostAddress, physicalOffset: number):
     prefix = hex32(storeHost.ip) + hex32(storeHost.port);
     hostHex.set(storeHost, prefix);
   }
-  const hi = Math.floor(physicalOffset / TWO_POW_32);
-  return prefix + hex32(hi | 0) + hex32((physicalOffset - hi * TWO_POW_32) | 0);
+  return prefix + offsetHex(physicalOffset);
 }
 
 /** The message id of a stored record (its store host is at a fixed place for IPv4 born hosts). */
 function messageIdOf(buf: Uint8Array, pos: number, storeHostPos: number, physicalOffset: number): string {
-  return createMessageId({ ip: readInt32(buf, pos + storeHostPos) >>> 0, port: readInt32(buf, pos + storeHostPos + 4) }, physicalOffset);
+  return hostTextOf(readInt32(buf, pos + storeHostPos) >>> 0, readInt32(buf, pos + storeHostPos + 4)).idPrefix + offsetHex(physicalOffset);
 }
 
 // ---- encoding ------------------------------------------------------------------------
@@ -293,6 +335,9 @@ export interface EncodeFields {
 }
 
 export type EncodeError = "MESSAGE_ILLEGAL" | "PROPERTIES_SIZE_EXCEEDED";
+
+/** Where MessageEncoder puts the body (after BODYLEN): it writes every host as IPv4. */
+const ENCODED_BODY_POSITION = 88;
 
 /**
  * MessageExtEncoder: serializes into one buffer it keeps (a thread-local
@@ -329,8 +374,7 @@ export class MessageEncoder {
       this.buffer = new Uint8Array(cap);
     }
     const buf = this.buffer;
-    // The sysflag's IPv6 bits are the broker's to set from the addresses; ours are always IPv4.
-    const sysFlag = f.sysFlag & ~(BORNHOST_V6_FLAG | STOREHOSTADDRESS_V6_FLAG);
+    const sysFlag = encodedSysFlag(f.sysFlag);
     writeInt32(buf, 4, MESSAGE_MAGIC_CODE);
     writeInt32(buf, 8, f.bodyCrc);
     writeInt32(buf, 12, f.queueId);
@@ -347,8 +391,8 @@ export class MessageEncoder {
     writeInt32(buf, 72, f.reconsumeTimes);
     writeInt64(buf, 76, f.preparedTransactionOffset);
     writeInt32(buf, 84, bodyLength);
-    buf.set(f.body, 88);
-    let pos = 88 + bodyLength;
+    buf.set(f.body, ENCODED_BODY_POSITION);
+    let pos = ENCODED_BODY_POSITION + bodyLength;
     const topicLength = writeUtf8(f.topic, buf, pos + 1);
     if (topicLength > 127) return "MESSAGE_ILLEGAL";
     buf[pos] = topicLength;
@@ -376,6 +420,118 @@ export class MessageEncoder {
     this.length = msgLen;
     return null;
   }
+}
+
+/** The sysflag as encoded: its IPv6 bits are the broker's to set from the addresses; ours are always IPv4. */
+function encodedSysFlag(sysFlag: number): number {
+  return sysFlag & ~(BORNHOST_V6_FLAG | STOREHOSTADDRESS_V6_FLAG);
+}
+
+/** What readInt64 gives back for a number writeInt64 wrote (the number itself when it is a safe integer). */
+function int64RoundTrip(v: number): number {
+  const hi = Math.floor(v / TWO_POW_32);
+  return (hi | 0) * TWO_POW_32 + (((v - hi * TWO_POW_32) | 0) >>> 0);
+}
+
+/** True when UTF-8 encoding then decoding gives `s` back and it holds neither properties separator. */
+function isPlainText(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 1 || c === 2) return false;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      // A surrogate pair survives as one 4-byte character; an unpaired surrogate would come back as '?'.
+      const d = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+      if (c > 0xdbff || d < 0xdc00 || d > 0xdfff) return false;
+      i++;
+    }
+  }
+  return true;
+}
+
+/**
+ * The properties map decoding gives for what the encoder wrote from
+ * `properties`, or null when it may differ from a copy of them. The encoder
+ * writes every non-null value as `name \u0001 value`, separated by \u0002;
+ * the decoder splits on those separators, drops a pair with an empty name
+ * or value, and assigns each pair into a new object. So unless a string
+ * holds a separator or would not survive UTF-8, a name or value is empty, or
+ * a value is not a string, assigning the pairs in the encoder's (for-in)
+ * order gives the same object (a "__proto__" name is ignored by both).
+ */
+function decodedProperties(properties: Record<string, string>): Record<string, string> | null {
+  const out: Record<string, string> = {};
+  for (const k in properties) {
+    const v = properties[k];
+    if (v === undefined || v === null) continue;
+    if (typeof v !== "string" || k.length === 0 || v.length === 0 || !isPlainText(k) || !isPlainText(v)) return null;
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * What decodeRecord(buf, 0, msgLen) gives for the record the encoder just
+ * wrote into `buf` from `f` (with `queueOffset` and `physicalOffset` filled
+ * in), built from `f` instead of parsing the bytes back; null when a string
+ * might not come back unchanged, and then the caller decodes the bytes.
+ * Each field is what its decoder reads back from what the encoder wrote:
+ * int fields as Java ints (`| 0`), longs through int64RoundTrip, IPv4
+ * addresses as unsigned ints, the body from the written bytes, and the
+ * dispatch fields through the same functions the checker uses. The tests
+ * (recent-records.test.ts) compare the two over random records.
+ */
+export function decodedFromFields(f: EncodeFields, buf: Uint8Array, msgLen: number, queueOffset: number, physicalOffset: number, deliverTimestamp: DeliverTimestampFn): DecodedRecord | null {
+  const topic = f.topic;
+  if (!isPlainText(topic)) return null;
+  const properties = decodedProperties(f.properties);
+  if (properties === null) return null;
+  const storeTimestamp = int64RoundTrip(f.storeTimestamp);
+  // checkMessageAndReturnSize reads these only when there are properties; absent ones read as undefined either way.
+  const keys = properties[PROPERTY_KEYS];
+  const uniqKey = properties[PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX];
+  const tagsCode = dispatchTagsCode(topic, properties[PROPERTY_TAGS], properties[PROPERTY_DELAY_TIME_LEVEL], storeTimestamp, deliverTimestamp);
+  const queueId = f.queueId | 0;
+  const sysFlag = encodedSysFlag(f.sysFlag);
+  const preparedTransactionOffset = int64RoundTrip(f.preparedTransactionOffset);
+  const storeHost = hostTextOf(f.storeHost.ip >>> 0, f.storeHost.port | 0);
+  queueOffset = int64RoundTrip(queueOffset);
+  physicalOffset = int64RoundTrip(physicalOffset);
+  const dispatch: DispatchRequest = {
+    kind: "ok",
+    size: msgLen,
+    topic,
+    queueId,
+    physicalOffset,
+    queueOffset,
+    tagsCode,
+    storeTimestamp,
+    sysFlag,
+    preparedTransactionOffset,
+    keys,
+    uniqKey,
+    properties,
+  };
+  const message: DecodedMessage = {
+    topic,
+    queueId,
+    flag: f.flag | 0,
+    queueOffset,
+    physicalOffset,
+    sysFlag,
+    bornTimestamp: int64RoundTrip(f.bornTimestamp),
+    bornHost: hostTextOf(f.bornHost.ip >>> 0, f.bornHost.port | 0).text,
+    storeTimestamp,
+    storeHost: storeHost.text,
+    reconsumeTimes: f.reconsumeTimes | 0,
+    preparedTransactionOffset,
+    body: buf.slice(ENCODED_BODY_POSITION, ENCODED_BODY_POSITION + f.body.length),
+    bodyCRC: f.bodyCrc | 0,
+    properties,
+    storeSize: msgLen,
+    tagsCode,
+    msgId: storeHost.idPrefix + offsetHex(physicalOffset),
+  };
+  return { dispatch, message };
 }
 
 /** The 8-byte blank record that closes a file whose remaining `maxBlank` bytes cannot hold the next message. */
@@ -494,11 +650,7 @@ export function checkMessageAndReturnSize(
       tags = d.tags;
       level = d.delay;
     }
-    tagsCode = tagsString2tagsCode(tags);
-    if (topic === SCHEDULE_TOPIC && level !== undefined) {
-      const delayLevel = Number.parseInt(level, 10);
-      if (delayLevel > 0) tagsCode = deliverTimestamp(delayLevel, storeTimestamp);
-    }
+    tagsCode = dispatchTagsCode(topic, tags, level, storeTimestamp, deliverTimestamp);
   }
   if (calMsgLength(sysFlag, bodyLen, topicLen, propertiesLength) !== totalSize) return { kind: "corrupt", size: totalSize };
   return {
@@ -516,6 +668,16 @@ export function checkMessageAndReturnSize(
     uniqKey,
     properties,
   };
+}
+
+/** The ConsumeQueue tag of a record with properties: the TAGS hash, or a delayed message's delivery time. */
+function dispatchTagsCode(topic: string, tags: string | undefined, level: string | undefined, storeTimestamp: number, deliverTimestamp: DeliverTimestampFn): number {
+  let tagsCode = tagsString2tagsCode(tags);
+  if (topic === SCHEDULE_TOPIC && level !== undefined) {
+    const delayLevel = Number.parseInt(level, 10);
+    if (delayLevel > 0) tagsCode = deliverTimestamp(delayLevel, storeTimestamp);
+  }
+  return tagsCode;
 }
 
 interface DispatchProperties {
@@ -574,6 +736,32 @@ const EMPTY_PROPERTIES: Record<string, string> = Object.freeze({}) as Record<str
 export function decodeMessage(buf: Uint8Array, pos: number, avail: number, deliverTimestamp: DeliverTimestampFn): DecodedMessage | null {
   const r = checkMessageAndReturnSize(buf, pos, avail, false, deliverTimestamp);
   if (r.kind !== "ok") return null;
+  return decodeChecked(buf, pos, r);
+}
+
+/** A record decoded both ways: what the dispatcher takes and what a reader gets. */
+export interface DecodedRecord {
+  dispatch: DispatchRequest;
+  message: DecodedMessage;
+}
+
+/**
+ * checkMessageAndReturnSize (without CRC check, every property read) and
+ * decodeMessage at once, over the same bytes: the dispatch request's fields
+ * are the ones the dispatcher's lighter check gives (its properties map is
+ * full rather than empty), and `message` is what decodeMessage returns.
+ * Both share one properties object.
+ */
+export function decodeRecord(buf: Uint8Array, pos: number, avail: number, deliverTimestamp: DeliverTimestampFn): DecodedRecord | null {
+  const r = checkMessageAndReturnSize(buf, pos, avail, false, deliverTimestamp);
+  if (r.kind !== "ok") return null;
+  const message = decodeChecked(buf, pos, r);
+  r.properties = message.properties;
+  return { dispatch: r, message };
+}
+
+/** decodeMessage's work once the record at `pos` has been checked. */
+function decodeChecked(buf: Uint8Array, pos: number, r: DispatchRequest): DecodedMessage {
   const sysFlag = r.sysFlag;
   const bornV6 = (sysFlag & BORNHOST_V6_FLAG) !== 0;
   const storeV6 = (sysFlag & STOREHOSTADDRESS_V6_FLAG) !== 0;

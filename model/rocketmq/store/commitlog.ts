@@ -13,12 +13,15 @@ import {
   TRANSACTION_PREPARED_TYPE,
   TRANSACTION_ROLLBACK_TYPE,
   checkMessageAndReturnSize,
+  decodeRecord,
+  decodedFromFields,
   encodeBlank,
   readInt32,
   readInt64,
   transactionType,
   writeInt64,
   type CheckResult,
+  type DecodedRecord,
   type DeliverTimestampFn,
   type DispatchRequest,
   type EncodeError,
@@ -26,6 +29,7 @@ import {
 } from "./codec.js";
 import { transientStorePoolEffective, type MessageStoreConfig } from "./config.js";
 import { MappedFileQueue, TailMirror, type MappedFile } from "./mapped-file-queue.js";
+import { RecentRecords } from "./recent-records.js";
 import type { FlushStatus } from "./types.js";
 
 /** What an append wrote (AppendMessageResult with status PUT_OK). */
@@ -150,6 +154,8 @@ export class CommitLog {
   readonly encoder: MessageEncoder;
   readonly fileSize: number;
   readonly mirror: TailMirror;
+  /** The decoded form of the newest appends (a simulator-only cache, lost with the process). */
+  readonly recent: RecentRecords;
   private readonly transient: boolean;
   readonly flushService: FlushRealTimeService | null;
   readonly groupCommitService: GroupCommitService | null;
@@ -165,6 +171,7 @@ export class CommitLog {
     this.fileSize = cfg.mappedFileSizeCommitLog;
     this.transient = transientStorePoolEffective(cfg);
     this.mirror = new TailMirror(Math.min(this.fileSize, MIRROR_BYTES));
+    this.recent = new RecentRecords(this.mirror);
     this.queue = new MappedFileQueue(ctx.disk, `${cfg.storePathRootDir}/commitlog`, this.fileSize, this.transient, this.mirror);
     this.encoder = new MessageEncoder(cfg.maxMessageSize);
     if (cfg.flushDiskType === "SYNC_FLUSH") {
@@ -266,6 +273,11 @@ export class CommitLog {
     writeInt64(buf, QUEUE_OFFSET_POSITION, queueOffset);
     writeInt64(buf, PHYSICAL_OFFSET_POSITION, wroteOffset);
     this.queue.write(f, f.wrotePosition, buf, msgLen);
+    // The record's decoded form, for the dispatcher and the pulls that will read it: built from the fields when
+    // they are sure to decode back unchanged, otherwise decoded from the bytes just written.
+    const decoded =
+      decodedFromFields(fields, buf, msgLen, queueOffset, wroteOffset, this.deliverTimestamp) ?? decodeRecord(buf, 0, msgLen, this.deliverTimestamp);
+    if (decoded !== null) this.recent.add(wroteOffset, decoded);
     f.wrotePosition += msgLen;
     if (f.writeBuffer === null) f.committedPosition = f.wrotePosition;
     f.storeTimestamp = fields.storeTimestamp;
@@ -311,6 +323,22 @@ export class CommitLog {
     const f = this.queue.findMappedFileByOffset(offset, offset === 0);
     if (f === null) return null;
     return this.queue.view(f, offset % this.fileSize, size);
+  }
+
+  /**
+   * The cached decoded record for getMessage(offset, size), when that read
+   * would return the mirror's bytes of a record this process appended, of
+   * exactly `size` bytes: decoding them would give the cached fields.
+   * Undefined otherwise, and then the caller reads the bytes as usual.
+   */
+  recentRecord(offset: number, size: number): DecodedRecord | undefined {
+    // The checks of getMessage and MappedFileQueue.view, in the same order.
+    const f = this.queue.findMappedFileByOffset(offset, offset === 0);
+    if (f === null) return undefined;
+    const pos = offset % this.fileSize;
+    if (pos < 0 || size < 0 || pos + size > f.readPosition) return undefined;
+    const rec = this.recent.get(f.fileFromOffset + pos);
+    return rec !== undefined && rec.dispatch.size === size ? rec : undefined;
   }
 
   /** A reader over one CommitLog file up to `limit`, using the mirror where it can. */

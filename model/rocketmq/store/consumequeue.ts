@@ -1,9 +1,16 @@
 import type { Disk } from "../../../sim/disk.js";
 import { readInt32, readInt64, writeInt32, writeInt64 } from "./codec.js";
-import { MappedFileQueue, type MappedFile } from "./mapped-file-queue.js";
+import { MappedFileQueue, TailMirror, type MappedFile } from "./mapped-file-queue.js";
 
 /** ConsumeQueue.CQ_STORE_UNIT_SIZE: commitlog offset 8, size 4, tags code 8. */
 export const CQ_STORE_UNIT_SIZE = 20;
+
+/**
+ * How much of its newest units a ConsumeQueue keeps at hand in process
+ * memory (see TailMirror): a consumer that keeps up reads only those, so
+ * its pulls copy nothing from the simulated disk.
+ */
+const CQ_MIRROR_BYTES = 16 * 1024;
 
 /** What putMessagePositionInfo did with a unit, for tracing and tests. */
 export type PutUnitOutcome = "appended" | "duplicate" | "out-of-order";
@@ -27,7 +34,7 @@ export class ConsumeQueue {
     readonly queueId: number,
     readonly fileSize: number,
   ) {
-    this.queue = new MappedFileQueue(disk, `${rootDir}/consumequeue/${topic}/${queueId}`, fileSize, false);
+    this.queue = new MappedFileQueue(disk, `${rootDir}/consumequeue/${topic}/${queueId}`, fileSize, false, new TailMirror(Math.min(fileSize, CQ_MIRROR_BYTES)));
   }
 
   load(): void {
@@ -139,7 +146,8 @@ export class ConsumeQueue {
   /**
    * ConsumeQueue.getIndexBuffer, bounded: up to `maxUnits` units from unit
    * `startIndex` to the end of what its file holds, or null when no file
-   * holds that unit.
+   * holds that unit. Like the real SelectMappedBufferResult, the bytes may be
+   * a view of memory the next unit written changes: use them at once.
    */
   getIndexBuffer(startIndex: number, maxUnits: number): Uint8Array | null {
     const offset = startIndex * CQ_STORE_UNIT_SIZE;
@@ -149,7 +157,7 @@ export class ConsumeQueue {
     const pos = offset % this.fileSize;
     if (pos >= f.readPosition) return null;
     const n = Math.min(maxUnits * CQ_STORE_UNIT_SIZE, f.readPosition - pos);
-    return this.queue.read(f, pos, n);
+    return this.queue.view(f, pos, n);
   }
 
   /**

@@ -280,10 +280,18 @@ export class IndexService {
     if (transactionType(req.sysFlag) === TRANSACTION_ROLLBACK_TYPE) return;
     // Keys are `topic#UNIQ_KEY` and `topic#key` for each KEYS entry; hash the topic part once.
     const prefix = this.topicHash(req.topic);
-    if (req.uniqKey !== undefined) f = this.putKey(f, req, indexKeyHashOf(prefix, req.uniqKey));
-    if (req.keys !== undefined && req.keys.length > 0) {
-      for (const key of req.keys.split(KEY_SEPARATOR)) {
-        if (key.length > 0) f = this.putKey(f, req, indexKeyHashOf(prefix, key));
+    const uniqKey = req.uniqKey;
+    const uniqHash = uniqKey !== undefined ? indexKeyHashOf(prefix, uniqKey) : 0;
+    if (uniqKey !== undefined) f = this.putKey(f, req, uniqHash);
+    const keys = req.keys;
+    if (keys !== undefined && keys.length > 0) {
+      if (keys.indexOf(KEY_SEPARATOR) < 0) {
+        // One key (often the same string as UNIQ_KEY, whose hash is known): what split would give, without the array.
+        f = this.putKey(f, req, keys === uniqKey ? uniqHash : indexKeyHashOf(prefix, keys));
+      } else {
+        for (const key of keys.split(KEY_SEPARATOR)) {
+          if (key.length > 0) f = this.putKey(f, req, indexKeyHashOf(prefix, key));
+        }
       }
     }
     f.syncHeader();

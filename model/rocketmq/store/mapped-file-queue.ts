@@ -52,7 +52,8 @@ export class MappedFile {
  * disk copies instead, and a copy of more than 64 bytes costs a typed-array
  * allocation (several hundred ns in V8). So the CommitLog keeps, in process
  * memory, the bytes it last wrote to the page cache of its newest file, and
- * the dispatcher and recent reads use them directly.
+ * the dispatcher and recent reads use them directly; each ConsumeQueue does
+ * the same for its newest units, which pulls read.
  *
  * Invariant: buf[0, len) equals the page cache of logical offsets
  * [start, start + len), all within one file. Only this process writes its
@@ -67,6 +68,14 @@ export class TailMirror {
   len = 0;
   /** Bumped whenever bytes move or are dropped, so readers holding a window know to look again. */
   generation = 0;
+  /**
+   * Bumped by reset() only: the files were cut back (truncation, deletion)
+   * or a write did not fit. The CommitLog cuts its files back only through
+   * a reset, so between two resets its bytes are written once, at increasing
+   * offsets, and what was appended at an offset stays there; its cache of
+   * decoded records relies on this (see RecentRecords).
+   */
+  resets = 0;
 
   constructor(private readonly capacity: number) {
     this.buf = new Uint8Array(Math.min(capacity, 64 * 1024));
@@ -114,6 +123,7 @@ export class TailMirror {
     this.start = 0;
     this.len = 0;
     this.generation++;
+    this.resets++;
   }
 }
 
@@ -145,7 +155,7 @@ export class MappedFileQueue {
     readonly fileSize: number,
     /** New files take a transient-pool write buffer (CommitLog with the pool in effect). */
     private readonly useWriteBuffer: boolean,
-    /** The CommitLog mirrors what it writes to the page cache (see TailMirror). */
+    /** The CommitLog and the consume queues mirror what they write to the page cache (see TailMirror). */
     readonly mirror: TailMirror | null = null,
   ) {}
 
@@ -245,8 +255,10 @@ export class MappedFileQueue {
       if (end > f.writeBufferLength) f.writeBufferLength = end;
       return;
     }
-    this.disk.write(f.name, position, length === bytes.length ? bytes : bytes.subarray(0, length));
-    this.mirror?.write(f.fileFromOffset + position, bytes, length);
+    // One view of the bytes for both the page cache and the mirror.
+    const view = length === bytes.length ? bytes : bytes.subarray(0, length);
+    this.disk.write(f.name, position, view);
+    this.mirror?.write(f.fileFromOffset + position, view, length);
   }
 
   /**

@@ -413,7 +413,9 @@ export class MessageStore {
       const reader = this.reputReader;
       reader.reset(f.name, readPosition, f.fileFromOffset);
       for (let readSize = 0; readSize < size && this.reputFromOffset < bound() && doNext; ) {
-        const r = reader.check(pos + readSize, false);
+        // A record this process appended is already decoded: the check would read the mirror's copy of the same bytes.
+        const rec = cl.recent.get(f.fileFromOffset + pos + readSize);
+        const r = rec !== undefined && pos + readSize + rec.dispatch.size <= readPosition ? rec.dispatch : reader.check(pos + readSize, false);
         const msgSize = r.kind === "blank" ? 0 : r.size;
         if (this.dispatchToConfirmOffset && this.reputFromOffset + msgSize > bound()) {
           doNext = false;
@@ -570,15 +572,21 @@ export class MessageStore {
             if (bufferTotal === 0) status = "NO_MATCHED_MESSAGE";
             continue;
           }
-          const bytes = this.commitLog.getMessage(offsetPy, sizePy);
-          if (bytes === null) {
-            if (bufferTotal === 0) status = "MESSAGE_WAS_REMOVING";
-            nextPhyFileStartOffset = this.commitLog.rollNextFile(offsetPy);
-            continue;
+          const rec = this.commitLog.recentRecord(offsetPy, sizePy);
+          if (rec !== undefined) {
+            // What decoding the bytes would give (see RecentRecords); a fresh object per read, as decoding makes.
+            messages.push({ ...rec.message });
+          } else {
+            const bytes = this.commitLog.getMessage(offsetPy, sizePy);
+            if (bytes === null) {
+              if (bufferTotal === 0) status = "MESSAGE_WAS_REMOVING";
+              nextPhyFileStartOffset = this.commitLog.rollNextFile(offsetPy);
+              continue;
+            }
+            const m = decodeMessage(bytes, 0, bytes.length, this.deliverTimestamp);
+            // The real broker ships the raw bytes and the client's decoder drops a record it cannot parse.
+            if (m !== null) messages.push(m);
           }
-          const m = decodeMessage(bytes, 0, bytes.length, this.deliverTimestamp);
-          // The real broker ships the raw bytes and the client's decoder drops a record it cannot parse.
-          if (m !== null) messages.push(m);
           bufferTotal += sizePy;
           status = "FOUND";
           nextPhyFileStartOffset = Number.NEGATIVE_INFINITY;
