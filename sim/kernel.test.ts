@@ -119,3 +119,38 @@ describe("Simulation", () => {
     expect(c.traceDigest).not.toBe(a.traceDigest);
   });
 });
+
+describe("event hash", () => {
+  it("is the same whether or not lines are produced, and can be checked from the lines alone", async () => {
+    const { hashEvent, RunningHash } = await import("./hash.js");
+    const withLines = new Simulation();
+    const lines: string[] = [];
+    withLines.onTraceLine((l) => lines.push(l));
+    const without = new Simulation();
+    for (const sim of [withLines, without]) {
+      sim.schedule(5, () => sim.emit("n1", "a", { x: 1, s: "é\"q", arr: [1, -2, 2.5, null, true], nested: { k: undefined, z: false } }));
+      sim.schedule(6, () => sim.emit("n2", "b"));
+      sim.schedule(7, () => sim.emitTransport("n2", "net.msg", { from: "n1" }));
+      sim.run();
+    }
+    expect(withLines.traceDigest).toBe(without.traceDigest);
+    expect(lines).toHaveLength(3);
+    const h = new RunningHash();
+    for (const l of lines) {
+      const e = JSON.parse(l) as { t: number; n: string; k: string; d?: unknown };
+      if (!e.k.startsWith("net.")) hashEvent(h, e.t, e.n, e.k, e.d);
+    }
+    expect(h.digest()).toBe(withLines.traceDigest);
+  });
+
+  it("tells apart values that differ only in JSON type or nesting", async () => {
+    const { hashEvent, RunningHash } = await import("./hash.js");
+    const digest = (d: unknown) => {
+      const h = new RunningHash();
+      hashEvent(h, 1, "n", "k", d);
+      return h.digest();
+    };
+    const variants = [{ a: 1 }, { a: "1" }, { a: [1] }, { a: { b: 1 } }, { a: 1, b: 2 }, { b: 1 }, { a: true }, { a: null }, { a: -1 }, { a: 1.5 }];
+    expect(new Set(variants.map(digest)).size).toBe(variants.length);
+  });
+});

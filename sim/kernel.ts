@@ -1,5 +1,5 @@
 import { EventHeap } from "./heap.js";
-import { RunningHash } from "./hash.js";
+import { RunningHash, hashEvent } from "./hash.js";
 import type { Micros } from "./time.js";
 
 /**
@@ -181,9 +181,35 @@ export class Simulation {
    * viewer) receive the event and its canonical JSON line.
    */
   emit(node: string, kind: string, details?: Record<string, unknown>): void {
+    hashEvent(this.traceHash, this.nowUs, node, kind, details);
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) {
+      this.traceCount++;
+      return;
+    }
     const head = `{"t":${this.nowUs},"n":${this.quoted(node)},"k":${this.quoted(kind)}`;
     const line = details === undefined ? head + "}" : `${head},"d":${JSON.stringify(details)}}`;
-    this.traceHash.update(line);
+    this.deliver(node, kind, details, line);
+  }
+
+  /**
+   * Records a transport event (a message's arrival or loss) that is written
+   * to traces but kept out of the running hash. Transport lines are only
+   * produced when someone listens (a trace file, a viewer), so a sweep does
+   * not pay for them, and a run's hash is the same whether or not it was
+   * traced. Replay still compares them byte for byte.
+   */
+  emitTransport(node: string, kind: string, details: Record<string, unknown>): void {
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
+    const line = `{"t":${this.nowUs},"n":${this.quoted(node)},"k":${this.quoted(kind)},"d":${JSON.stringify(details)}}`;
+    this.deliver(node, kind, details, line);
+  }
+
+  /** True when some listener receives trace lines, i.e. transport events are worth producing. */
+  get tracing(): boolean {
+    return this.lineListeners.length > 0 || this.listeners.length > 0;
+  }
+
+  private deliver(node: string, kind: string, details: Record<string, unknown> | undefined, line: string): void {
     this.traceCount++;
     for (let i = 0; i < this.lineListeners.length; i++) this.lineListeners[i]!(line);
     if (this.listeners.length > 0) {
@@ -218,7 +244,7 @@ export class Simulation {
     };
   }
 
-  /** The running hash over every trace line emitted so far. */
+  /** The running hash over every (non-transport) trace event emitted so far. */
   get traceDigest(): string {
     return this.traceHash.digest();
   }

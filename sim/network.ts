@@ -410,10 +410,11 @@ export class Network {
 
   /** One trace event per message, on the receiver's lane: arrived (`net.msg`) or lost (`net.drop`). */
   private traceMessage(to: SimNode, p: Packet, kind: "net.msg" | "net.drop", reason: string | null): void {
+    if (!this.sim.tracing) return;
     const from = p.dir === 0 ? p.conn.a : p.conn.b;
     const d: Record<string, unknown> = { from: from.name, conn: p.conn.id, sentUs: p.sentUs, type: describe(p.payload) };
     if (reason !== null) d.reason = reason;
-    this.sim.emit(to.name, kind, d);
+    this.sim.emitTransport(to.name, kind, d);
   }
 
   private beginStall(conn: Connection): void {

@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import type { z } from "zod";
-import { RunningHash } from "../../sim/hash.js";
+import { RunningHash, hashEvent } from "../../sim/hash.js";
 import { TRACE_FORMAT_VERSION, TraceEventSchema, TraceFooterSchema, TraceHeaderSchema, type TraceEventLine, type TraceFooter, type TraceHeader } from "../format.js";
 
 /** A whole trace in memory: what the viewers render. */
@@ -93,7 +93,8 @@ export function* traceRecords(path: string, opts: ReadOptions = {}): Generator<T
     if (event.t < lastTimeUs) throw new Error(`${where}: time goes backwards (${event.t} µs after ${lastTimeUs} µs)`);
     lastTimeUs = event.t;
     events++;
-    hash?.update(text);
+    // Transport lines (net.*) are written to traces but kept out of the running hash.
+    if (hash !== null && !event.k.startsWith("net.")) hashEvent(hash, event.t, event.n, event.k, event.d);
     const compact: TraceEventLine = event.d === undefined ? { t: event.t, n: intern(event.n), k: intern(event.k) } : { t: event.t, n: intern(event.n), k: intern(event.k), d: event.d };
     yield { type: "event", line: lineNumber, event: compact };
   }

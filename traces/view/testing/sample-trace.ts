@@ -7,7 +7,7 @@
 // sim/network.ts, model/rocketmq/cluster.ts).
 import { writeFileSync } from "node:fs";
 import { ScenarioSchema } from "../../../model/scenario.js";
-import { RunningHash } from "../../../sim/hash.js";
+import { RunningHash, hashEvent } from "../../../sim/hash.js";
 import type { TraceEventLine, TraceFooter, TraceHeader } from "../../format.js";
 import type { Trace } from "../read.js";
 
@@ -141,7 +141,7 @@ export function sampleTrace(opts: SampleOptions = {}): Trace {
   events.sort((a, b) => a.t - b.t || a.seq - b.seq);
   const plain: TraceEventLine[] = events.map(({ t, n, k, d }) => (d === undefined ? { t, n, k } : { t, n, k, d }));
   const hash = new RunningHash();
-  for (const ev of plain) hash.update(eventLine(ev));
+  for (const ev of plain) if (!ev.k.startsWith("net.")) hashEvent(hash, ev.t, ev.n, ev.k, ev.d);
   const footer: TraceFooter = { type: "footer", events: plain.length, hash: hash.digest(), verdict: lost.length > 0 ? "fail" : "pass", outcome: "drained", anomalies };
   return { header, events: plain, footer };
 }
@@ -164,7 +164,7 @@ export function literalTrace(events: TraceEventLine[], anomalies: TraceFooter["a
   const base = sampleTrace({ sends: 1 });
   const header: TraceHeader = description === undefined ? base.header : { ...base.header, scenario: { ...base.header.scenario, description } };
   const hash = new RunningHash();
-  for (const ev of events) hash.update(eventLine(ev));
+  for (const ev of events) if (!ev.k.startsWith("net.")) hashEvent(hash, ev.t, ev.n, ev.k, ev.d);
   const verdict = anomalies.some((a) => header.scenario.expect.includes(a.type)) ? "fail" : "pass";
   return { header, events, footer: { type: "footer", events: events.length, hash: hash.digest(), verdict, outcome: "drained", anomalies } };
 }
