@@ -186,8 +186,8 @@ export class Simulation {
       this.traceCount++;
       return;
     }
-    const head = `{"t":${this.nowUs},"n":${this.quoted(node)},"k":${this.quoted(kind)}`;
-    const line = details === undefined ? head + "}" : `${head},"d":${JSON.stringify(details)}}`;
+    const tail = this.lineTail(node, kind);
+    const line = details === undefined ? `{"t":${this.nowUs}${tail}}` : `{"t":${this.nowUs}${tail},"d":${JSON.stringify(details)}}`;
     this.deliver(node, kind, details, line);
   }
 
@@ -204,6 +204,23 @@ export class Simulation {
     this.deliver(node, kind, details, line);
   }
 
+  /** Like emitTransport, with the details already serialised as JSON. */
+  emitTransportJson(node: string, kind: string, detailsJson: string): void {
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
+    const line = `{"t":${this.nowUs}${this.lineTail(node, kind)},"d":${detailsJson}}`;
+    this.traceCount++;
+    for (let i = 0; i < this.lineListeners.length; i++) this.lineListeners[i]!(line);
+    if (this.listeners.length > 0) {
+      const ev: TraceEvent = { timeUs: this.nowUs, node, kind, details: JSON.parse(detailsJson) as Record<string, unknown> };
+      for (const l of this.listeners) l(ev, line);
+    }
+  }
+
+  /** JSON-quotes a string, caching the result (node names, kinds and labels repeat endlessly). */
+  quote(s: string): string {
+    return this.quoted(s);
+  }
+
   /** True when some listener receives trace lines, i.e. transport events are worth producing. */
   get tracing(): boolean {
     return this.lineListeners.length > 0 || this.listeners.length > 0;
@@ -216,6 +233,22 @@ export class Simulation {
       const ev: TraceEvent = details === undefined ? { timeUs: this.nowUs, node, kind } : { timeUs: this.nowUs, node, kind, details };
       for (const l of this.listeners) l(ev, line);
     }
+  }
+
+  /** `,"n":<node>,"k":<kind>` for each (node, kind) pair, built once. */
+  private readonly tails = new Map<string, Map<string, string>>();
+  private lineTail(node: string, kind: string): string {
+    let byKind = this.tails.get(node);
+    if (byKind === undefined) {
+      byKind = new Map();
+      this.tails.set(node, byKind);
+    }
+    let t = byKind.get(kind);
+    if (t === undefined) {
+      t = `,"n":${this.quoted(node)},"k":${this.quoted(kind)}`;
+      byKind.set(kind, t);
+    }
+    return t;
   }
 
   /** Node names and kinds repeat endlessly; quote each once. */

@@ -412,9 +412,10 @@ export class Network {
   private traceMessage(to: SimNode, p: Packet, kind: "net.msg" | "net.drop", reason: string | null): void {
     if (!this.sim.tracing) return;
     const from = p.dir === 0 ? p.conn.a : p.conn.b;
-    const d: Record<string, unknown> = { from: from.name, conn: p.conn.id, sentUs: p.sentUs, type: describe(p.payload) };
-    if (reason !== null) d.reason = reason;
-    this.sim.emitTransport(to.name, kind, d);
+    // Built by hand (the same text JSON.stringify would give): one line per message adds up.
+    const q = (s: string) => this.sim.quote(s);
+    const json = `{"from":${q(from.name)},"conn":${p.conn.id},"sentUs":${p.sentUs},"type":${q(describe(p.payload))}${reason !== null ? `,"reason":${q(reason)}` : ""}}`;
+    this.sim.emitTransportJson(to.name, kind, json);
   }
 
   private beginStall(conn: Connection): void {

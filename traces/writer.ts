@@ -10,8 +10,8 @@ import type { TraceFooter, TraceHeader } from "./format.js";
 export class TraceWriter {
   private readonly fd: number;
   private readonly tmp: string;
-  private buffer: string[] = [];
-  private bufferedChars = 0;
+  /** Lines waiting to be written, as one string (V8 concatenates cheaply and flattens once on write). */
+  private pending = "";
   private done = false;
 
   constructor(
@@ -29,16 +29,14 @@ export class TraceWriter {
   }
 
   private push(line: string): void {
-    this.buffer.push(line);
-    this.bufferedChars += line.length + 1;
-    if (this.bufferedChars >= 1 << 20) this.flush();
+    this.pending += line + "\n";
+    if (this.pending.length >= 1 << 18) this.flush();
   }
 
   private flush(): void {
-    if (this.buffer.length === 0) return;
-    writeSync(this.fd, this.buffer.join("\n") + "\n");
-    this.buffer = [];
-    this.bufferedChars = 0;
+    if (this.pending.length === 0) return;
+    writeSync(this.fd, this.pending);
+    this.pending = "";
   }
 
   finish(footer: TraceFooter): void {
