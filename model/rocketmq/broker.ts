@@ -2,11 +2,15 @@ import type { Connection } from "../../sim/network.js";
 import type { NodeContext, ProcessHandlers } from "../../sim/node.js";
 import type { RocketMqConfig } from "./config.js";
 import { readConfigFile, writeConfigFile } from "./config-file.js";
+import { HaClient, HaService, isHaConnection, type HaSettings, type ReplicaStatus } from "./ha.js";
 import {
   PERM_READ,
   PERM_WRITE,
   RequestCode,
   ResponseCode,
+  type AllConsumerOffsetBody,
+  type AllTopicConfigBody,
+  type HaFrame,
   type HeartbeatBody,
   type PullMessageRequestBody,
   type PullMessageResponseBody,
@@ -18,8 +22,9 @@ import {
   type TopicConfig,
 } from "./protocol.js";
 import { Remoting, response } from "./remoting.js";
-import { MessageStore, type PutMessageResult } from "./store/message-store.js";
+import { MessageStore, type FlushStatus, type PutMessageStatus } from "./store/message-store.js";
 import { javaStringHashCode } from "./store/indexfile.js";
+import { PROPERTY_WAIT_STORE_MSG_OK } from "./store/codec.js";
 
 export interface BrokerOptions {
   brokerName: string;
@@ -28,14 +33,46 @@ export interface BrokerOptions {
   config: RocketMqConfig;
   /** Topics created by the operator before the run (mqadmin updateTopic), with their queue counts. */
   topics: ReadonlyArray<{ topic: string; queues: number }>;
+  /**
+   * A slave's master (the group's brokerId 0), for its HA client and its
+   * SlaveSynchronize. The real slave learns it from the NameServer's answer
+   * to every registration (RegisterBrokerResult.haServerAddr / masterAddr,
+   * or a fixed haMasterAddress); our NameServer model answers registrations
+   * with no body, so the cluster's operator table stands in for that
+   * answer. Read at every HA (re)connect and every sync round.
+   */
+  masterAddress?: () => string | undefined;
 }
+
+/** What a broker process offers the cluster besides its handlers. */
+export interface BrokerHandle {
+  store: MessageStore;
+  ha: HaService;
+  haClient: HaClient | null;
+  /**
+   * BrokerController.shutdown as an operator's `mqshutdown broker` runs it:
+   * unregister from every NameServer, stop HA, shut the store down cleanly;
+   * `cb` runs when the store is closed and the process may exit.
+   */
+  shutdown(cb: () => void): void;
+}
+
+/** SubscriptionGroupConfig.brokerId (MixAll.MASTER_ID): where a group reads when it keeps up. */
+const SUBSCRIPTION_GROUP_BROKER_ID = 0;
+/** SubscriptionGroupConfig.whichBrokerWhenConsumeSlowly = 1: where a lagging group is sent when slaveReadEnable. */
+const WHICH_BROKER_WHEN_CONSUME_SLOWLY = 1;
+/** BrokerController.handleSlaveSynchronize: first syncAll after 3 s, then every 10 s. */
+const SLAVE_SYNC_FIRST_DELAY_US = 3_000_000;
+const SLAVE_SYNC_PERIOD_US = 10_000_000;
+/** BrokerOuterAPI.getAllTopicConfig / getAllConsumerOffset call timeout. */
+const SLAVE_SYNC_TIMEOUT_MS = 3_000;
 
 /** The topic every broker creates for auto-creation (TopicValidator.AUTO_CREATE_TOPIC_KEY_TOPIC). */
 export const TBW102 = "TBW102";
 
 /** PutMessageStatus → (response code, remark), as SendMessageProcessor.handlePutMessageResult maps them. */
-function sendResponseCode(r: PutMessageResult): number {
-  switch (r.status) {
+function sendResponseCode(status: PutMessageStatus): number {
+  switch (status) {
     case "PUT_OK":
       return ResponseCode.SUCCESS;
     case "FLUSH_DISK_TIMEOUT":
@@ -68,18 +105,33 @@ interface ClientChannel {
   lastUpdateUs: number;
 }
 
+/** Message.isWaitStoreMsgOK: true unless the WAIT property says otherwise. */
+function waitStoreMsgOK(properties: Record<string, string>): boolean {
+  const v = properties[PROPERTY_WAIT_STORE_MSG_OK];
+  return v === undefined || v.toLowerCase() === "true";
+}
+
 /**
  * A RocketMQ broker process (BrokerController): the message store, the
  * send and pull processors with long polling, consumer offsets and consumer
  * group membership, topic configs, and registration with every NameServer.
- * On every boot it recovers its store from what its disk kept.
+ * On every boot it recovers its store from what its disk kept. Every broker
+ * runs the HA service (slaves connect to it); a slave also runs the HA
+ * client and SlaveSynchronize against its master.
  */
 export function broker(opts: BrokerOptions) {
-  return (ctx: NodeContext): ProcessHandlers => {
+  return (ctx: NodeContext): ProcessHandlers & BrokerHandle => {
     const cfg = opts.config;
     const remoting = new Remoting(ctx);
     const store = new MessageStore(ctx, cfg.store);
     const isSlave = cfg.store.brokerRole === "SLAVE";
+    const syncMaster = cfg.store.brokerRole === "SYNC_MASTER";
+    const syncFlush = cfg.store.flushDiskType === "SYNC_FLUSH";
+    const haSettings: HaSettings = { version: cfg.version, ha: cfg.ha, mappedFileSizeCommitLog: cfg.store.mappedFileSizeCommitLog };
+    const haService = new HaService(ctx, store, haSettings);
+    const haClient = isSlave && opts.masterAddress !== undefined ? new HaClient(ctx, store, haSettings, opts.masterAddress) : null;
+    /** Set once an operator's shutdown began: periodic registration and slave sync stop. */
+    let shuttingDown = false;
     const topicsFile = "config/topics.json";
     const offsetsFile = "config/consumerOffset.json";
 
@@ -106,10 +158,14 @@ export function broker(opts: BrokerOptions) {
     for (const [k, qs] of Object.entries(loadedOffsets ?? {})) {
       offsetTable.set(k, new Map(Object.entries(qs).map(([q, o]) => [Number(q), o])));
     }
-    const persistOffsets = (): void => {
+    /** A fresh plain copy of the offset table, as consumerOffset.json and GET_ALL_CONSUMER_OFFSET carry it. */
+    const offsetTableSnapshot = (): Record<string, Record<string, number>> => {
       const out: Record<string, Record<string, number>> = {};
       for (const [k, qs] of offsetTable) out[k] = Object.fromEntries(qs);
-      writeConfigFile(ctx.disk, offsetsFile, out);
+      return out;
+    };
+    const persistOffsets = (): void => {
+      writeConfigFile(ctx.disk, offsetsFile, offsetTableSnapshot());
     };
     const persistOffsetsLoop = (): void => {
       persistOffsets();
@@ -151,7 +207,7 @@ export function broker(opts: BrokerOptions) {
         brokerName: opts.brokerName,
         brokerId: opts.brokerId,
         brokerAddr: ctx.name,
-        haServerAddr: ctx.name,
+        haServerAddr: `${ctx.name}:${cfg.ha.haListenPort}`,
         topicConfigs: [...topicConfigs.values()].map((tc) => ({ ...tc, perm: tc.perm & cfg.broker.brokerPermission })),
       };
       for (const ns of opts.nameServers) {
@@ -161,6 +217,7 @@ export function broker(opts: BrokerOptions) {
     // BrokerController.start: register at once, then every max(10 s, min(registerNameServerPeriod, 60 s)) after 10 s.
     registerBrokerAll();
     const registerLoop = (): void => {
+      if (shuttingDown) return;
       registerBrokerAll();
       ctx.after(Math.max(10_000, Math.min(cfg.broker.registerNameServerPeriod, 60_000)) * 1000, registerLoop);
     };
@@ -183,26 +240,55 @@ export function broker(opts: BrokerOptions) {
       if (body.queueId < 0 || body.queueId >= tc.writeQueueNums) {
         return response(ResponseCode.SYSTEM_ERROR, null, req, `request queueId[${body.queueId}] is illegal`);
       }
-      store.putMessageAndWait(
-        {
-          topic: body.topic,
-          queueId: body.queueId,
-          body: body.body,
-          flag: body.flag,
-          properties: body.properties,
-          bornTimestampMs: body.bornTimestampMs,
-          bornHost: body.bornHost,
-          storeHost: ctx.name,
-          reconsumeTimes: body.reconsumeTimes,
-          sysFlag: body.sysFlag,
-        },
-        (r: PutMessageResult) => {
-          const code = sendResponseCode(r);
-          const ar = r.appendResult;
-          const out: SendMessageResponseBody | null = ar ? { msgId: ar.msgId, queueId: body.queueId, queueOffset: ar.queueOffset } : null;
-          remoting.reply(conn, req, code, out, r.status);
-        },
-      );
+      const properties = body.properties;
+      const r = store.putMessage({
+        topic: body.topic,
+        queueId: body.queueId,
+        body: body.body,
+        flag: body.flag,
+        properties,
+        bornTimestampMs: body.bornTimestampMs,
+        bornHost: body.bornHost,
+        storeHost: ctx.name,
+        reconsumeTimes: body.reconsumeTimes,
+        sysFlag: body.sysFlag,
+      });
+      const ar = r.appendResult;
+      if (r.status !== "PUT_OK" || ar === null) return response(sendResponseCode(r.status), null, req, r.status);
+      // CommitLog.asyncPutMessage: the flush wait and the replica wait run side by side and are
+      // combined with thenCombine; a failed flush sets the status, a failed replica wait then
+      // overwrites it, so the replica status wins. The message is stored whatever they say.
+      const wait = waitStoreMsgOK(properties);
+      const nextOffset = ar.wroteOffset + ar.wroteBytes;
+      let flushStatus: FlushStatus | null = null;
+      let replicaStatus: ReplicaStatus | null = null;
+      let replied = false;
+      const maybeReply = (): void => {
+        if (replied || flushStatus === null || replicaStatus === null) return;
+        replied = true;
+        let status: PutMessageStatus = "PUT_OK";
+        if (flushStatus !== "PUT_OK") status = flushStatus;
+        if (replicaStatus !== "PUT_OK") status = replicaStatus;
+        const out: SendMessageResponseBody = { msgId: ar.msgId, queueId: body.queueId, queueOffset: ar.queueOffset };
+        remoting.reply(conn, req, sendResponseCode(status), out, status);
+      };
+      if (syncFlush && wait) {
+        store.waitFlush(nextOffset, (st) => {
+          flushStatus = st;
+          maybeReply();
+        });
+      } else {
+        flushStatus = "PUT_OK";
+      }
+      if (syncMaster && wait) {
+        haService.handleHA(nextOffset, (st) => {
+          replicaStatus = st;
+          maybeReply();
+        });
+      } else {
+        replicaStatus = "PUT_OK";
+      }
+      maybeReply();
       return null;
     };
     remoting.registerProcessor(RequestCode.SEND_MESSAGE, onSend);
@@ -221,12 +307,19 @@ export function broker(opts: BrokerOptions) {
         setOffset(body.consumerGroup, body.topic, body.queueId, body.commitOffset);
       }
       const r = store.getMessage(body.consumerGroup, body.topic, body.queueId, body.queueOffset, body.maxMsgNums, tagFilter(body.subscription));
+      // PullMessageProcessor: with slaveReadEnable a lagging consumer is sent to a slave, one that keeps
+      // up to the subscription group's broker; without it, always to the master. A slave's own
+      // "PULL_RETRY_IMMEDIATELY unless slaveReadEnable" is overwritten by the status switch below,
+      // so a slave answers pulls like a master (which is how a consumer reads it once the master
+      // left the route).
+      let suggestWhichBrokerId = cfg.broker.slaveReadEnable ? (r.suggestPullingFromSlave ? WHICH_BROKER_WHEN_CONSUME_SLOWLY : SUBSCRIPTION_GROUP_BROKER_ID) : 0;
       let code: number;
       switch (r.status) {
         case "FOUND":
           code = ResponseCode.SUCCESS;
           break;
         case "NO_MATCHED_MESSAGE":
+        case "MESSAGE_WAS_REMOVING":
           code = ResponseCode.PULL_RETRY_IMMEDIATELY;
           break;
         case "NO_MESSAGE_IN_QUEUE":
@@ -240,6 +333,11 @@ export function broker(opts: BrokerOptions) {
           // OFFSET_OVERFLOW_BADLY, OFFSET_TOO_SMALL, NO_MATCHED_LOGIC_QUEUE: the consumer must move.
           code = ResponseCode.PULL_OFFSET_MOVED;
           break;
+      }
+      if (code === ResponseCode.PULL_OFFSET_MOVED && isSlave && !cfg.store.offsetCheckInSlave) {
+        // A slave does not correct offsets (it may just be behind): "none correction", retry, back to the group's broker.
+        code = ResponseCode.PULL_RETRY_IMMEDIATELY;
+        suggestWhichBrokerId = SUBSCRIPTION_GROUP_BROKER_ID;
       }
       if (code === ResponseCode.PULL_NOT_FOUND && allowSuspend && body.suspendTimeoutMs > 0) {
         const holdUs = cfg.broker.longPollingEnable ? body.suspendTimeoutMs * 1000 : cfg.broker.shortPollingTimeMills * 1000;
@@ -262,7 +360,7 @@ export function broker(opts: BrokerOptions) {
         reconsumeTimes: m.reconsumeTimes,
         physicalOffset: m.physicalOffset,
       }));
-      const out: PullMessageResponseBody = { messages, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, suggestWhichBrokerId: 0 };
+      const out: PullMessageResponseBody = { messages, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, suggestWhichBrokerId };
       return response(code, out, req);
     };
     const recheckHeld = (key: string, force: boolean): void => {
@@ -360,7 +458,83 @@ export function broker(opts: BrokerOptions) {
       return response(ResponseCode.SUCCESS, { messages: found.map((m) => ({ body: m.body, properties: m.properties, topic: m.topic, queueId: m.queueId, queueOffset: m.queueOffset })) }, req);
     });
 
+    // ---- what a slave copies from its master (SlaveSynchronize) ----
+    remoting.registerProcessor(RequestCode.GET_ALL_TOPIC_CONFIG, (req) => {
+      const out: AllTopicConfigBody = { topicConfigs: [...topicConfigs.values()].map((tc) => ({ ...tc })) };
+      return response(ResponseCode.SUCCESS, out, req);
+    });
+    remoting.registerProcessor(RequestCode.GET_ALL_CONSUMER_OFFSET, (req) => {
+      const out: AllConsumerOffsetBody = { offsetTable: offsetTableSnapshot() };
+      return response(ResponseCode.SUCCESS, out, req);
+    });
+    if (haClient !== null) {
+      /**
+       * SlaveSynchronize.syncAll: topic configs (replaced when they differ,
+       * which stands for the real dataVersion check) and consumer offsets
+       * (putAll: the master's entry for each group@topic replaces ours), each
+       * persisted. A slave promoted later boots with these, so its consumers
+       * resume from at most one period back. Delay offsets and subscription
+       * groups are not modelled (no delayed messages or group configs here).
+       */
+      const syncAll = (): void => {
+        if (shuttingDown) return;
+        const master = opts.masterAddress?.();
+        if (master !== undefined && master !== ctx.name) {
+          remoting.invoke(master, RequestCode.GET_ALL_TOPIC_CONFIG, {}, SLAVE_SYNC_TIMEOUT_MS, (resp, err) => {
+            if (err !== null || resp!.code !== ResponseCode.SUCCESS) return;
+            const incoming = (resp!.body as AllTopicConfigBody).topicConfigs;
+            const current = [...topicConfigs.values()];
+            if (JSON.stringify(incoming) === JSON.stringify(current)) return;
+            topicConfigs.clear();
+            for (const tc of incoming) topicConfigs.set(tc.topicName, { ...tc });
+            writeConfigFile(ctx.disk, topicsFile, [...topicConfigs.values()]);
+          });
+          remoting.invoke(master, RequestCode.GET_ALL_CONSUMER_OFFSET, {}, SLAVE_SYNC_TIMEOUT_MS, (resp, err) => {
+            if (err !== null || resp!.code !== ResponseCode.SUCCESS) return;
+            const table = (resp!.body as AllConsumerOffsetBody).offsetTable;
+            for (const [k, qs] of Object.entries(table)) offsetTable.set(k, new Map(Object.entries(qs).map(([q, o]) => [Number(q), o])));
+            persistOffsets();
+          });
+        }
+        ctx.after(SLAVE_SYNC_PERIOD_US, syncAll);
+      };
+      ctx.after(SLAVE_SYNC_FIRST_DELAY_US, syncAll);
+      haClient.start();
+    }
+
+    // ---- operator shutdown (mqshutdown broker) ----
+    const shutdown = (cb: () => void): void => {
+      if (shuttingDown) return;
+      shuttingDown = true;
+      ctx.emit("broker.shutdown", { brokerName: opts.brokerName, brokerId: opts.brokerId });
+      const body = { clusterName: cfg.broker.brokerClusterName, brokerName: opts.brokerName, brokerId: opts.brokerId, brokerAddr: ctx.name };
+      for (const ns of opts.nameServers) remoting.invoke(ns, RequestCode.UNREGISTER_BROKER, body, cfg.broker.registerBrokerTimeoutMills, () => {});
+      haClient?.shutdown();
+      haService.shutdown();
+      store.shutdown(() => cb());
+    };
+
+    // One process, two listening ports: HA connections go to the HA service (or, for the one this
+    // slave dialled, its HA client), everything else to remoting.
+    const rh = remoting.handlers();
+    const handlers: ProcessHandlers = {
+      onMessage: (conn, payload) => {
+        if (!isHaConnection(conn)) rh.onMessage(conn, payload);
+        else if (haClient?.owns(conn)) haClient.onMessage(conn, payload as HaFrame);
+        else haService.onMessage(conn, payload as HaFrame);
+      },
+      onAccept: (conn) => {
+        if (isHaConnection(conn)) haService.onAccept(conn);
+        else rh.onAccept?.(conn);
+      },
+      onClose: (conn, reason) => {
+        if (!isHaConnection(conn)) rh.onClose?.(conn, reason);
+        else if (haClient?.owns(conn)) haClient.onClose(conn, reason);
+        else haService.onClose(conn, reason);
+      },
+    };
     // The store rides along so the runner's omniscient drain check can read queue ends.
-    return Object.assign(remoting.handlers(), { store });
+    const handle: BrokerHandle = { store, ha: haService, haClient, shutdown };
+    return Object.assign(handlers, handle);
   };
 }

@@ -4,7 +4,7 @@ import type { NodeContext, ProcessHandlers } from "../../sim/node.js";
 import type { World } from "../../sim/world.js";
 import type { ClusterModel } from "../cluster.js";
 import type { RocketMqScenario } from "../scenario.js";
-import { broker } from "./broker.js";
+import { broker, type BrokerHandle } from "./broker.js";
 import { ClientInstance, queueKey } from "./client.js";
 import { parseRocketMqConfig, type RocketMqConfig } from "./config.js";
 import { PushConsumer } from "./consumer.js";
@@ -15,12 +15,21 @@ import type { MessageStore } from "./store/message-store.js";
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** The omniscient view the runner uses to decide that the drain converged; never seen by clients. */
+/**
+ * One broker node, as the operator and the runner see it (never the
+ * clients). The brokerIds of a group are the operator's role table: the
+ * documented disk-loss recovery swaps them, and every boot of a node reads
+ * its current id, so `@master`/`@slave`, the drain check and the slaves'
+ * master address follow the promotion.
+ */
 interface BrokerProbe {
   brokerName: string;
+  /** The id the node boots with: 0 master, > 0 slave. Invariant: exactly one probe per group has id 0. */
   brokerId: number;
   node: string;
+  /** The store of the node's latest boot; the previous boot's stays here until the next boot replaces it. */
   store: MessageStore | null;
+  handle: BrokerHandle | null;
 }
 
 export interface RocketMqTopology {
@@ -40,6 +49,8 @@ export class RocketMqCluster implements ClusterModel {
   readonly config: RocketMqConfig;
   readonly topology: RocketMqTopology;
   private readonly consumers: PushConsumer[] = [];
+  /** Promotions per broker group: the operator's epoch, reported as the `leader` observation's term. */
+  private readonly epochs = new Map<string, number>();
   private inFlightSends = 0;
   private workloadOver = false;
 
@@ -52,8 +63,10 @@ export class RocketMqCluster implements ClusterModel {
     const nameServers = Array.from({ length: c.nameServers }, (_, i) => `namesrv-${i + 1}`);
     const brokers: BrokerProbe[] = [];
     for (const b of c.brokers) {
-      brokers.push({ brokerName: b.name, brokerId: 0, node: b.name, store: null });
-      for (let s = 1; s <= b.slaves; s++) brokers.push({ brokerName: b.name, brokerId: s, node: `${b.name}-s${s}`, store: null });
+      brokers.push({ brokerName: b.name, brokerId: 0, node: b.name, store: null, handle: null });
+      for (let s = 1; s <= b.slaves; s++) brokers.push({ brokerName: b.name, brokerId: s, node: `${b.name}-s${s}`, store: null, handle: null });
+      this.epochs.set(b.name, 0);
+      if (b.slaves > 0) this.history.observe({ timeUs: 0, node: b.name, kind: "leader", group: b.name, term: 0, leader: b.name });
     }
     this.topology = {
       nameServers,
@@ -62,25 +75,105 @@ export class RocketMqCluster implements ClusterModel {
       consumers: Array.from({ length: c.consumers }, (_, i) => `consumer-${i + 1}`),
     };
     for (const ns of nameServers) world.addNode(ns, nameServer({ version: this.config.version }));
-    for (const probe of brokers) {
-      const role = probe.brokerId === 0 ? this.config.store.brokerRole : "SLAVE";
-      const config: RocketMqConfig = role === this.config.store.brokerRole ? this.config : { ...this.config, store: { ...this.config.store, brokerRole: role } };
-      const make = broker({
-        brokerName: probe.brokerName,
-        brokerId: probe.brokerId,
-        nameServers,
-        config,
-        topics: [{ topic: scenario.workload.topic, queues: scenario.workload.queues }],
-      });
-      world.addNode(probe.node, (ctx) => {
-        const handlers = make(ctx);
-        probe.store = (handlers as ProcessHandlers & { store?: MessageStore }).store ?? null;
-        return handlers;
-      });
-    }
+    for (const probe of brokers) world.addNode(probe.node, (ctx) => this.bootBroker(probe, ctx));
     this.topology.producers.forEach((name) => world.addNode(name, (ctx) => this.producerProcess(ctx), { kind: "client" }));
     this.topology.consumers.forEach((name) => world.addNode(name, (ctx) => this.consumerProcess(ctx), { kind: "client" }));
     world.setRoleResolver((selector, candidates) => this.resolveRole(selector, candidates));
+  }
+
+  /**
+   * Boots a broker node with the id and role the operator's table gives it
+   * now. Before that, the documented recovery from a master's lost disk
+   * (known-bugs E1: classic mode never fails over by itself, an operator
+   * does it) runs when the group's master comes back with an empty disk
+   * after having held data:
+   * 1. the operator promotes the slave that holds the most: it becomes
+   *    brokerId 0 with the configured master role (ASYNC_MASTER or
+   *    SYNC_MASTER), by a clean restart of its process (`mqshutdown broker`,
+   *    which unregisters it from the NameServers, then a start with the
+   *    edited broker.conf), after which it registers as brokerId 0 and
+   *    routes follow through the NameServers;
+   * 2. the node that lost its disk boots as the slave, under the promoted
+   *    slave's old id, and replicates everything from the new master.
+   * A real operator would promote first and start the repaired machine
+   * afterwards; here both begin when the machine returns, so for a moment
+   * the new slave may dial a node that is still finishing its restart (it
+   * reconnects, as its HA client always does). A master that restarts
+   * with its disk (process crash, power loss) stays master with whatever
+   * its disk kept, whatever its slave holds: nothing in classic mode
+   * compares the two. The table is operator knowledge, not simulated data.
+   */
+  private bootBroker(probe: BrokerProbe, ctx: NodeContext): ProcessHandlers {
+    const previous = probe.store;
+    if (probe.brokerId === 0 && previous !== null && previous.getMaxPhyOffset() > 0 && ctx.disk.list().length === 0) {
+      const slaves = this.topology.brokers.filter((b) => b.brokerName === probe.brokerName && b.brokerId > 0);
+      if (slaves.length > 0) {
+        // The operator picks the slave that holds the most (mqadmin brokerStatus shows each one's max offset).
+        const best = slaves.reduce((a, b) => ((b.store?.getMaxPhyOffset() ?? -1) > (a.store?.getMaxPhyOffset() ?? -1) ? b : a));
+        this.promote(probe, best);
+      }
+    }
+    const role = probe.brokerId === 0 ? this.config.store.brokerRole : "SLAVE";
+    const config: RocketMqConfig = role === this.config.store.brokerRole ? this.config : { ...this.config, store: { ...this.config.store, brokerRole: role } };
+    const handlers = broker({
+      brokerName: probe.brokerName,
+      brokerId: probe.brokerId,
+      nameServers: this.topology.nameServers,
+      config,
+      topics: [{ topic: this.scenario.workload.topic, queues: this.scenario.workload.queues }],
+      masterAddress: () => this.masterNode(probe.brokerName),
+    })(ctx);
+    probe.store = handlers.store;
+    probe.handle = handlers;
+    return handlers;
+  }
+
+  /** The node that is brokerId 0 of a group in the operator's table. */
+  masterNode(brokerName: string): string | undefined {
+    return this.topology.brokers.find((b) => b.brokerName === brokerName && b.brokerId === 0)?.node;
+  }
+
+  /**
+   * Step 1 of the disk-loss recovery: swap the ids in the table, then
+   * restart the slave's process cleanly so it boots as master. If the slave
+   * is not running, it boots as master whenever it next starts.
+   */
+  private promote(oldMaster: BrokerProbe, slave: BrokerProbe): void {
+    const group = oldMaster.brokerName;
+    const epoch = (this.epochs.get(group) ?? 0) + 1;
+    this.epochs.set(group, epoch);
+    const slaveId = slave.brokerId;
+    slave.brokerId = 0;
+    oldMaster.brokerId = slaveId;
+    const now = this.world.sim.now;
+    this.world.sim.emit("operator", "operator.promote", {
+      group,
+      master: slave.node,
+      slave: oldMaster.node,
+      epoch,
+      // What the lost disk held and what the promoted slave holds: the difference is gone for good.
+      lostMaxOffset: oldMaster.store?.getMaxPhyOffset() ?? 0,
+      slaveMaxOffset: slave.store?.getMaxPhyOffset() ?? 0,
+      slaveUp: this.world.node(slave.node).up,
+    });
+    this.history.observe({ timeUs: now, node: slave.node, kind: "leader", group, term: epoch, leader: slave.node });
+    const node = this.world.node(slave.node);
+    const handle = slave.handle;
+    const ctx = node.ctx;
+    if (!node.up || handle === null || ctx === null) return;
+    const incarnation = node.incarnation;
+    // The shutdown request is handled by the process itself: a paused (SIGSTOPped) one handles it on resume.
+    ctx.after(0, () =>
+      handle.shutdown(() => {
+        // Exit and start again, outside the exiting process's own event.
+        this.world.sim.after(0, () => {
+          if (node.incarnation !== incarnation || !node.up) return;
+          this.world.sim.emit("operator", "operator.restart", { node: slave.node, brokerId: slave.brokerId });
+          this.world.crash(slave.node, "process");
+          this.world.start(slave.node);
+        });
+      }),
+    );
   }
 
   /** Role selectors for fault targets: `@master`, `@slave`, `@broker`, `@namesrv`. */
@@ -127,8 +220,9 @@ export class RocketMqCluster implements ClusterModel {
   }
 
   /**
-   * The drain has converged when no send is in flight and, for every queue
-   * of the topic, some consumer has consumed up to the master's current end.
+   * The drain has converged when no send is in flight, the master has
+   * dispatched everything it appended, and, for every queue of the topic,
+   * some consumer has consumed up to the master's current end.
    */
   isDrained(): boolean {
     if (this.inFlightSends > 0) return false;
@@ -141,6 +235,8 @@ export class RocketMqCluster implements ClusterModel {
       if (b.brokerId !== 0) continue;
       const node = this.world.node(b.node);
       if (!node.up || b.store === null) return false;
+      // A message appended but not yet dispatched (the dispatcher runs 1 ms later) is not in the queue ends yet.
+      if (b.store.getReputFromOffset() < b.store.getMaxPhyOffset()) return false;
       for (let q = 0; q < this.scenario.workload.queues; q++) {
         const max = b.store.getMaxOffsetInQueue(topic, q);
         if (max === 0) continue;

@@ -23,4 +23,21 @@ describe("RocketMQ config", () => {
     const keys = rocketMqConfigKeys();
     for (const k of ["version", "flushDiskType", "brokerRole", "sendMsgTimeout", "consumeFromWhere", "autoCreateTopicEnable"]) expect(keys).toContain(k);
   });
+
+  it("has the HA keys with MessageStoreConfig's defaults, and takes 5.x's haMaxGapNotInSync for haSlaveFallbehindMax", () => {
+    const c = parseRocketMqConfig({});
+    expect(c.ha).toEqual({
+      haListenPort: 10912,
+      haSendHeartbeatInterval: 5000,
+      haHousekeepingInterval: 20000,
+      haTransferBatchSize: 32768,
+      haSlaveFallbehindMax: 256 * 1024 * 1024,
+      slaveTimeout: 3000,
+      inSyncReplicas: 1,
+    });
+    expect(parseRocketMqConfig({ haMaxGapNotInSync: 1024 }).ha.haSlaveFallbehindMax).toBe(1024);
+    expect(() => parseRocketMqConfig({ haMaxGapNotInSync: 1, haSlaveFallbehindMax: 2 })).toThrow(ConfigError);
+    expect(() => parseRocketMqConfig({ inSyncReplicas: 0 })).toThrow(/config key inSyncReplicas/);
+    for (const k of ["haListenPort", "slaveTimeout", "inSyncReplicas", "haMaxGapNotInSync"]) expect(rocketMqConfigKeys()).toContain(k);
+  });
 });

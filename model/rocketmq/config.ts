@@ -41,6 +41,48 @@ export const BrokerConfigSchema = z
   .strict();
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;
 
+/**
+ * Master/slave replication (HAService, HAConnection, GroupTransferService).
+ * In the real code these keys live in MessageStoreConfig; they have their
+ * own section here because the store's schema belongs to the store, and
+ * only the broker's HA layer reads them. Defaults read at
+ * rocketmq-all-4.9.8 and rocketmq-all-5.3.3 (the same unless said).
+ */
+export const HaConfigSchema = z
+  .object({
+    /**
+     * MessageStoreConfig.haListenPort = 10912. The simulated network has no
+     * ports: HA connections are told apart from remoting ones by the
+     * connection itself (see ha.ts); the port only appears in the HA
+     * address the broker registers.
+     */
+    haListenPort: z.number().int().min(1).max(65_535).default(10_912),
+    /** MessageStoreConfig.haSendHeartbeatInterval = 1000 * 5: the slave re-reports, the idle master sends an empty frame. */
+    haSendHeartbeatInterval: z.number().int().min(1).default(5_000),
+    /** MessageStoreConfig.haHousekeepingInterval = 1000 * 20: a connection silent this long is closed. */
+    haHousekeepingInterval: z.number().int().min(1).default(20_000),
+    /** MessageStoreConfig.haTransferBatchSize = 1024 * 32: the most body bytes in one master frame. */
+    haTransferBatchSize: z.number().int().min(1).default(32 * 1024),
+    /**
+     * MessageStoreConfig.haSlaveFallbehindMax = 1024 * 1024 * 256 (4.9.8;
+     * 5.x renamed it haMaxGapNotInSync, accepted here as an alias). A 4.9.8
+     * SYNC_MASTER answers SLAVE_NOT_AVAILABLE at once when its write position
+     * is this far ahead of push2SlaveMaxOffset. 5.3.3's classic SYNC_MASTER
+     * path (CommitLog.handleHA) no longer consults it.
+     */
+    haSlaveFallbehindMax: z.number().int().min(0).default(256 * 1024 * 1024),
+    /** MessageStoreConfig.slaveTimeout = 3000 (4.9.1+ and 5.x): how long a SYNC_MASTER put waits for slave acks. */
+    slaveTimeout: z.number().int().min(1).default(3_000),
+    /**
+     * MessageStoreConfig.inSyncReplicas = 1 (5.x only; 4.9.8 has no such key
+     * and always waits for one slave): acks a 5.3.3 SYNC_MASTER put needs,
+     * the master included, so the default 1 does not wait at all.
+     */
+    inSyncReplicas: z.number().int().min(1).default(1),
+  })
+  .strict();
+export type HaConfig = z.infer<typeof HaConfigSchema>;
+
 export const ProducerConfigSchema = z
   .object({
     /** DefaultMQProducer.sendMsgTimeout */
@@ -98,6 +140,7 @@ export interface RocketMqConfig {
   version: RocketMqVersion;
   store: z.infer<typeof MessageStoreConfigSchema>;
   broker: BrokerConfig;
+  ha: HaConfig;
   producer: ProducerConfig;
   consumer: ConsumerConfig;
   client: ClientConfig;
@@ -106,14 +149,21 @@ export interface RocketMqConfig {
 const SECTIONS = {
   store: MessageStoreConfigSchema,
   broker: BrokerConfigSchema,
+  ha: HaConfigSchema,
   producer: ProducerConfigSchema,
   consumer: ConsumerConfigSchema,
   client: ClientConfigSchema,
 } as const;
 
+/** Keys a later RocketMQ line renamed: the new name → the key it sets here. */
+const KEY_ALIASES: Record<string, string> = {
+  // MessageStoreConfig.haMaxGapNotInSync (5.x) is 4.9.8's haSlaveFallbehindMax.
+  haMaxGapNotInSync: "haSlaveFallbehindMax",
+};
+
 /** Names of every key a flat RocketMQ config accepts. */
 export function rocketMqConfigKeys(): string[] {
-  const keys = new Set<string>(["version"]);
+  const keys = new Set<string>(["version", ...Object.keys(KEY_ALIASES)]);
   for (const schema of Object.values(SECTIONS)) for (const k of Object.keys(schema.shape)) keys.add(k);
   return [...keys].sort();
 }
@@ -126,9 +176,11 @@ export function rocketMqConfigKeys(): string[] {
 export function parseRocketMqConfig(flat: Record<string, unknown>): RocketMqConfig {
   const version = RocketMqVersionSchema.safeParse(flat.version ?? "4.9.8");
   if (!version.success) throw new ConfigError(`config key version: expected "4.9.8" or "5.3.3", got ${JSON.stringify(flat.version)}`);
-  const parts: Record<string, Record<string, unknown>> = { store: {}, broker: {}, producer: {}, consumer: {}, client: {} };
-  for (const [key, value] of Object.entries(flat)) {
-    if (key === "version") continue;
+  const parts: Record<string, Record<string, unknown>> = { store: {}, broker: {}, ha: {}, producer: {}, consumer: {}, client: {} };
+  for (const [rawKey, value] of Object.entries(flat)) {
+    if (rawKey === "version") continue;
+    const key = KEY_ALIASES[rawKey] ?? rawKey;
+    if (key !== rawKey && key in flat) throw new ConfigError(`config keys ${rawKey} and ${key} set the same thing; give one`);
     const section = (Object.keys(SECTIONS) as Array<keyof typeof SECTIONS>).find((s) => key in SECTIONS[s].shape);
     if (section === undefined) throw new ConfigError(`unknown config key ${key}`);
     parts[section]![key] = value;

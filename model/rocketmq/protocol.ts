@@ -9,6 +9,7 @@ export const RequestCode = {
   SEND_MESSAGE: 10,
   PULL_MESSAGE: 11,
   QUERY_MESSAGE: 12,
+  GET_ALL_TOPIC_CONFIG: 21,
   QUERY_CONSUMER_OFFSET: 14,
   UPDATE_CONSUMER_OFFSET: 15,
   GET_MAX_OFFSET: 30,
@@ -20,6 +21,7 @@ export const RequestCode = {
   GET_CONSUMER_LIST_BY_GROUP: 38,
   CHECK_TRANSACTION_STATE: 39,
   NOTIFY_CONSUMER_IDS_CHANGED: 40,
+  GET_ALL_CONSUMER_OFFSET: 43,
   LOCK_BATCH_MQ: 41,
   UNLOCK_BATCH_MQ: 42,
   REGISTER_BROKER: 103,
@@ -168,8 +170,42 @@ export interface PullMessageResponseBody {
   suggestWhichBrokerId: number;
 }
 
+/** GET_ALL_TOPIC_CONFIG's answer (TopicConfigSerializeWrapper), read by a slave's SlaveSynchronize. */
+export interface AllTopicConfigBody {
+  topicConfigs: TopicConfig[];
+}
+
+/** GET_ALL_CONSUMER_OFFSET's answer (ConsumerOffsetSerializeWrapper): "group@topic" → queueId → offset. */
+export interface AllConsumerOffsetBody {
+  offsetTable: Record<string, Record<string, number>>;
+}
+
 export interface HeartbeatBody {
   clientId: string;
   producerGroups: string[];
   consumerGroups: Array<{ group: string; topics: string[] }>;
 }
+
+// ---- HA port (HAService / HAConnection) ------------------------------------------
+// The HA protocol is not remoting: a raw socket on haListenPort carrying
+// two frame kinds. They travel on their own connections (ha.ts tells them
+// apart), so they need no request code.
+
+/** Slave → master: the slave's CommitLog max offset (8 bytes). The first one is the request offset, later ones are acks. */
+export interface HaReportFrame {
+  type: "ha.report";
+  offset: number;
+}
+
+/**
+ * Master → slave: a 12-byte header (the CommitLog offset of the body, its
+ * size) and the CommitLog bytes from there, at most haTransferBatchSize. An
+ * empty body is the idle heartbeat.
+ */
+export interface HaTransferFrame {
+  type: "ha.transfer";
+  offset: number;
+  body: Uint8Array;
+}
+
+export type HaFrame = HaReportFrame | HaTransferFrame;
