@@ -1,5 +1,6 @@
 import { benchKernel } from "./kernel.js";
 import { benchRocketMq } from "./rocketmq.js";
+import { benchSweep } from "./sweep.js";
 import { benchTraces } from "./traces.js";
 import type { Metrics } from "./metrics.js";
 
@@ -15,6 +16,7 @@ async function loadSuites(): Promise<Suite[]> {
     { name: "kernel", run: benchKernel },
     { name: "rocketmq", run: benchRocketMq },
     { name: "traces", run: benchTraces },
+    { name: "sweep", run: benchSweep },
   ];
   const optional: Array<[string, string, string]> = [["invariants", "./invariants.js", "benchInvariants"]];
   for (const [name, path, fn] of optional) {
