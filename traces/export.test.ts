@@ -112,3 +112,20 @@ describe("export", () => {
     expect(openChaosCounts(exportTrace(trace, "openchaos")).lost).toBeGreaterThan(0);
   });
 });
+
+describe("trace writer", () => {
+  it("writes non-ASCII text as UTF-8 and ASCII text unchanged", async () => {
+    const { TraceWriter } = await import("./writer.js");
+    const { mkdtempSync, readFileSync } = await import("node:fs");
+    const { tmpdir } = await import("node:os");
+    const dir = mkdtempSync(join(tmpdir(), "mqsim-writer-"));
+    const path = join(dir, "t.jsonl");
+    const w = new TraceWriter(path, { type: "header", format: 1, mqsim: "t", scenario: scenario("rocketmq-single-sync-flush"), seed: 1, plan: [] });
+    w.event('{"t":1,"n":"a","k":"x","d":{"s":"plain"}}');
+    w.event('{"t":2,"n":"a","k":"x","d":{"s":"héllo ✓"}}');
+    w.finish({ type: "footer", events: 2, hash: "0000000000000000", verdict: "pass", outcome: "drained", anomalies: [] });
+    const lines = readFileSync(path, "utf8").trim().split("\n");
+    expect(lines[1]).toBe('{"t":1,"n":"a","k":"x","d":{"s":"plain"}}');
+    expect(lines[2]).toBe('{"t":2,"n":"a","k":"x","d":{"s":"héllo ✓"}}');
+  });
+});
