@@ -59,3 +59,21 @@ describe("--broker-conf", () => {
     expect(a.traceHash).toBe(b.traceHash);
   });
 });
+
+describe("--server-properties", () => {
+  it("applies a Kafka server.properties and names a bad value's line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mqsim-props-"));
+    const good = join(dir, "server.properties");
+    writeFileSync(good, ["broker.id=1", "log.dirs=/var/kafka", "min.insync.replicas=2", "unclean.leader.election.enable=false", "num.network.threads=3"].join("\n"));
+    const r = await cli("run", "kafka-acks-all-isr1", "--server-properties", good, "--duration", "20", "--json");
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain(`${good}:1: broker.id is defined by the scenario's cluster; ignored`);
+    expect(r.stderr).toContain(`${good}:5: unknown key num.network.threads; ignored`);
+    const bad = join(dir, "bad.properties");
+    writeFileSync(bad, ["min.insync.replicas=2", "unclean.leader.election.enable=sometimes"].join("\n"));
+    const b = await cli("run", "kafka-acks-all-isr1", "--server-properties", bad);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/unclean\.leader\.election\.enable.*bad\.properties:2/);
+    expect((await cli("run", "rocketmq-single-sync-flush", "--server-properties", good)).stderr).toMatch(/applies to Kafka scenarios/);
+  });
+});

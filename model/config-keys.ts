@@ -1,3 +1,4 @@
+import { kafkaConfigKeys } from "./kafka/config.js";
 import { rocketMqConfigKeys } from "./rocketmq/config.js";
 
 /** Every config key a system's scenarios accept, under the real systems' names. */
@@ -6,6 +7,6 @@ export function configKeysFor(system: "rocketmq" | "kafka"): string[] {
     case "rocketmq":
       return rocketMqConfigKeys();
     case "kafka":
-      return [];
+      return kafkaConfigKeys();
   }
 }

@@ -1,5 +1,6 @@
 import type { World } from "../sim/world.js";
 import type { ClusterModel } from "./cluster.js";
+import { KafkaCluster } from "./kafka/cluster.js";
 import { RocketMqCluster } from "./rocketmq/cluster.js";
 import type { Scenario } from "./scenario.js";
 
@@ -9,6 +10,6 @@ export function createCluster(world: World, scenario: Scenario): ClusterModel {
     case "rocketmq":
       return new RocketMqCluster(world, scenario);
     case "kafka":
-      throw new Error("the Kafka model is not built yet");
+      return new KafkaCluster(world, scenario);
   }
 }

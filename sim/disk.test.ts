@@ -187,3 +187,26 @@ describe("disk: page cache and durability", () => {
     expect(doneAt - issued).toBe(300_000 + 1_000_000);
   });
 });
+
+describe("disk: truncation", () => {
+  it("a durable truncation frees the old bytes: growing the file again never brings them back", () => {
+    const { sim, disk } = makeDisk({ tearProbability: 0 });
+    disk.write("log", 0, bytes(5 * 4096, 7));
+    disk.fsync("log");
+    sim.run({ untilUs: 1000 });
+    disk.truncate("log", 4096);
+    disk.fsync("log");
+    sim.run({ untilUs: 2000 });
+    // Grow to the old length; only the last page is made durable.
+    disk.write("log", 4096, bytes(4 * 4096, 9));
+    disk.fsync("log", undefined, { offset: 4 * 4096, length: 4096 });
+    sim.run({ untilUs: 3000 });
+    disk.powerLoss();
+    const data = disk.readAll("log");
+    expect(data.length).toBe(5 * 4096);
+    expect(data.subarray(0, 4096).every((b) => b === 7)).toBe(true);
+    // Pages 1..3 never reached the platter after the truncation: zeros, not the old 7s.
+    expect(data.subarray(4096, 4 * 4096).every((b) => b === 0)).toBe(true);
+    expect(data.subarray(4 * 4096).every((b) => b === 9)).toBe(true);
+  });
+});

@@ -261,7 +261,7 @@ export class Disk {
           if (!failed) this.persistPage(inode, p, this.config.pageSizeBytes);
           inode.dirty.delete(p);
         }
-        if (!failed && inode.durableSize > inode.size) inode.durableSize = inode.size;
+        if (!failed && inode.durableSize > inode.size) this.shrinkDurable(inode);
       }
       if (!failed) this.commitMeta();
       if (cb === undefined) return;
@@ -293,12 +293,26 @@ export class Disk {
     if (end > inode.durableSize) inode.durableSize = end;
   }
 
+  /**
+   * A truncation reached the platter: the blocks past the new end are freed,
+   * so if the file grows again those bytes read as zeros, never as the old
+   * data (ext4 frees truncated blocks in the same journal transaction).
+   */
+  private shrinkDurable(inode: Inode): void {
+    const ps = this.config.pageSizeBytes;
+    inode.durableSize = inode.size;
+    for (const [p, page] of inode.durablePages) {
+      if (p * ps >= inode.size) inode.durablePages.delete(p);
+      else if ((p + 1) * ps > inode.size) page.fill(0, inode.size - p * ps);
+    }
+  }
+
   private commitMeta(): void {
     if (!this.metaDirty) return;
     this.durableNames = new Map(this.live);
     this.metaDirty = false;
     // Shrinks (truncations) become durable with the metadata.
-    for (const inode of this.durableNames.values()) if (inode.durableSize > inode.size) inode.durableSize = inode.size;
+    for (const inode of this.durableNames.values()) if (inode.durableSize > inode.size) this.shrinkDurable(inode);
   }
 
   private scheduleWriteback(): void {
