@@ -1,5 +1,5 @@
 import { benchKernel } from "./kernel.js";
-import { benchRocketMq } from "./rocketmq.js";
+import { benchKafka, benchRocketMq } from "./rocketmq.js";
 import { benchSweep } from "./sweep.js";
 import { benchTraces } from "./traces.js";
 import type { Metrics } from "./metrics.js";
@@ -15,6 +15,7 @@ async function loadSuites(): Promise<Suite[]> {
   const suites: Suite[] = [
     { name: "kernel", run: benchKernel },
     { name: "rocketmq", run: benchRocketMq },
+    { name: "kafka", run: benchKafka },
     { name: "traces", run: benchTraces },
     { name: "sweep", run: benchSweep },
   ];
