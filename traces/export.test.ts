@@ -15,64 +15,64 @@ interface Counts {
   duplicated: number;
 }
 
+/** Acknowledged values, reads and positions, gathered from an export; the counts follow from them. */
+class Tally {
+  readonly acked = new Set<string>();
+  readonly read = new Set<string>();
+  readonly positions = new Map<string, Set<string>>();
+  reads = 0;
+  at(v: string, pos: string): void {
+    let s = this.positions.get(v);
+    if (s === undefined) this.positions.set(v, (s = new Set()));
+    s.add(pos);
+  }
+  counts(): Counts {
+    return { acked: this.acked.size, reads: this.reads, lost: [...this.acked].filter((v) => !this.read.has(v)).length, duplicated: [...this.positions.values()].filter((s) => s.size > 1).length };
+  }
+}
+
 /** Counts from a Jepsen EDN export, computed the way jepsen.tests.kafka defines them. */
 function jepsenCounts(edn: string): Counts {
-  const acked = new Set<string>();
-  const read = new Set<string>();
-  const positions = new Map<string, Set<string>>();
-  let reads = 0;
-  const at = (v: string, pos: string) => {
-    let s = positions.get(v);
-    if (s === undefined) positions.set(v, (s = new Set()));
-    s.add(pos);
-  };
+  const t = new Tally();
   for (const line of edn.split("\n")) {
     if (!line.startsWith("{")) continue;
     const type = /:type :(\w+)/.exec(line)![1];
     const f = /:f :(\w+)/.exec(line)![1];
     if (f === "send" && type === "ok") {
       const m = /\[\[:send (\d+) \[(\d+) (\d+)\]\]\]/.exec(line)!;
-      acked.add(m[3]!);
-      at(m[3]!, `${m[1]}/${m[2]}`);
+      t.acked.add(m[3]!);
+      t.at(m[3]!, `${m[1]}/${m[2]}`);
     }
     if (f === "poll" && type === "ok") {
       const body = /\[\[:poll \{(.*)\}\]\]/.exec(line)![1]!;
       for (const km of body.matchAll(/(\d+) \[((?:\[\d+ \d+\] ?)*)\]/g)) {
         for (const pm of km[2]!.matchAll(/\[(\d+) (\d+)\]/g)) {
-          reads++;
-          read.add(pm[2]!);
-          at(pm[2]!, `${km[1]}/${pm[1]}`);
+          t.reads++;
+          t.read.add(pm[2]!);
+          t.at(pm[2]!, `${km[1]}/${pm[1]}`);
         }
       }
     }
   }
-  return { acked: acked.size, reads, lost: [...acked].filter((v) => !read.has(v)).length, duplicated: [...positions.values()].filter((s) => s.size > 1).length };
+  return t.counts();
 }
 
 /** Counts from an OpenMessaging Chaos export, as its QueueChecker counts them (plus positions from extraInfo). */
 function openChaosCounts(tsv: string): Counts {
-  const acked = new Set<string>();
-  const read = new Set<string>();
-  const positions = new Map<string, Set<string>>();
-  let reads = 0;
-  const at = (v: string, pos: string) => {
-    let s = positions.get(v);
-    if (s === undefined) positions.set(v, (s = new Set()));
-    s.add(pos);
-  };
+  const t = new Tally();
   for (const line of tsv.split("\n")) {
     const c = line.split("\t");
     if (c[2] !== "RESPONSE" || c[3] !== "SUCCESS") continue;
     if (c[1] === "enqueue") {
-      acked.add(c[4]!);
-      at(c[4]!, c[8]!);
+      t.acked.add(c[4]!);
+      t.at(c[4]!, c[8]!);
     } else if (c[1] === "dequeue") {
-      reads++;
-      read.add(c[4]!);
-      at(c[4]!, c[8]!);
+      t.reads++;
+      t.read.add(c[4]!);
+      t.at(c[4]!, c[8]!);
     }
   }
-  return { acked: acked.size, reads, lost: [...acked].filter((v) => !read.has(v)).length, duplicated: [...positions.values()].filter((s) => s.size > 1).length };
+  return t.counts();
 }
 
 function mqsimCounts(history: History, anomalies: Array<{ type: string; count: number }>): Counts {
