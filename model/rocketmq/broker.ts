@@ -394,8 +394,17 @@ export function broker(opts: BrokerOptions) {
     remoting.registerProcessor(RequestCode.PULL_MESSAGE, (req, conn) => executePull(conn, req, req.body as PullMessageRequestBody, true));
 
     // ---- offsets ----
+    /** group → topic → "group@topic"; a pull commits an offset on every call. */
+    const offsetKeys = new Map<string, Map<string, string>>();
+    const offsetKey = (group: string, topic: string): string => {
+      let byTopic = offsetKeys.get(group);
+      if (byTopic === undefined) offsetKeys.set(group, (byTopic = new Map()));
+      let k = byTopic.get(topic);
+      if (k === undefined) byTopic.set(topic, (k = `${group}@${topic}`));
+      return k;
+    };
     const setOffset = (group: string, topic: string, queueId: number, offset: number): void => {
-      const k = `${group}@${topic}`;
+      const k = offsetKey(group, topic);
       let qs = offsetTable.get(k);
       if (qs === undefined) {
         qs = new Map();
