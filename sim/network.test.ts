@@ -39,7 +39,7 @@ describe("connections", () => {
   });
 
   it("reset at both ends when data stays unacknowledged past the timeout", () => {
-    const { world, ctx, sim, messages, closes } = recordingWorld(["a", "b"], { network: { resetTimeoutUs: 5_000_000 } });
+    const { world, ctx, sim, messages, closes } = recordingWorld(["a", "b"], { network: { retransmitGiveUpUs: 5_000_000 } });
     const conn = ctx("a").connect("b");
     ctx("a").send(conn, 0);
     sim.run();
@@ -59,7 +59,7 @@ describe("connections", () => {
   });
 
   it("an idle connection survives a long partition (no data, no timeout), as TCP without keepalive does", () => {
-    const { world, ctx, sim, closes } = recordingWorld(["a", "b"], { network: { resetTimeoutUs: 5_000_000 } });
+    const { world, ctx, sim, closes } = recordingWorld(["a", "b"], { network: { retransmitGiveUpUs: 5_000_000 } });
     ctx("a").connect("b");
     sim.run();
     const cut = world.net.block(splitEdges(["a"], ["b"]));
@@ -82,7 +82,7 @@ describe("connections", () => {
     expect(close1[0]).toMatchObject({ reason: "reset" });
     expect(close1[0]!.t - t1).toBeLessThan(25_000);
 
-    const r2 = recordingWorld(["a", "b"], { network: { resetTimeoutUs: 8_000_000 } });
+    const r2 = recordingWorld(["a", "b"], { network: { retransmitGiveUpUs: 8_000_000 } });
     const c2 = r2.ctx("a").connect("b");
     r2.ctx("a").send(c2, "x");
     r2.sim.run();
@@ -149,7 +149,7 @@ describe("connections", () => {
   });
 
   it("a one-way cut delivers the open direction, then resets because acknowledgements are lost", () => {
-    const { world, ctx, sim, messages, closes } = recordingWorld(["a", "b"], { network: { resetTimeoutUs: 4_000_000 } });
+    const { world, ctx, sim, messages, closes } = recordingWorld(["a", "b"], { network: { retransmitGiveUpUs: 4_000_000 } });
     const conn = ctx("a").connect("b");
     sim.run();
     world.net.block(oneWayEdges(["b"], ["a"]));

@@ -17,7 +17,7 @@ export const NetworkConfigSchema = z
      * minutes; servers close silent channels far sooner (RocketMQ's Netty
      * idle handlers, Kafka's request timeouts), so 30 s is the default.
      */
-    resetTimeoutUs: z.number().int().min(1).default(30_000_000),
+    retransmitGiveUpUs: z.number().int().min(1).default(30_000_000),
     /** NettyClientConfig.connectTimeoutMillis = 3000 in RocketMQ. */
     connectTimeoutUs: z.number().int().min(1).default(3_000_000),
     /** Datagram mode only: chance that a datagram is dropped. */
@@ -60,7 +60,7 @@ class Packet extends SimEvent {
  * A TCP-like connection between two processes: reliable and FIFO per
  * direction while it lives. Each end learns of its close on its own: through
  * the peer's FIN or RST, or through its own timeout when data goes
- * unacknowledged for `resetTimeoutUs`.
+ * unacknowledged for `retransmitGiveUpUs`.
  */
 export class Connection {
   /** Incarnation of `b` that accepted the connection; -1 until the SYN arrives. */
@@ -420,7 +420,7 @@ export class Network {
 
   private beginStall(conn: Connection): void {
     if (conn.stallTimer !== null) return;
-    const timeout = conn.established ? this.config.resetTimeoutUs : this.config.connectTimeoutUs;
+    const timeout = conn.established ? this.config.retransmitGiveUpUs : this.config.connectTimeoutUs;
     conn.stallTimer = this.sim.after(timeout, this.stallCallback, conn);
   }
 
