@@ -98,6 +98,9 @@ export class ClientInstance {
   publishQueues(topic: string): MessageQueue[] {
     const route = this.routes.get(topic);
     if (route === undefined) return [];
+    // Computed once per route object: every send asks, routes change every 30 s at most.
+    const cached = this.publishCache.get(topic);
+    if (cached !== undefined && cached.route === route) return cached.queues;
     const out: MessageQueue[] = [];
     const qds = [...route.queueDatas].sort((a, b) => (a.brokerName < b.brokerName ? -1 : a.brokerName > b.brokerName ? 1 : 0));
     for (const qd of qds) {
@@ -106,8 +109,11 @@ export class ClientInstance {
       if (bd === undefined || bd.brokerAddrs[0] === undefined) continue;
       for (let i = 0; i < qd.writeQueueNums; i++) out.push({ topic, brokerName: qd.brokerName, queueId: i });
     }
+    this.publishCache.set(topic, { route, queues: out });
     return out;
   }
+
+  private readonly publishCache = new Map<string, { route: TopicRouteData; queues: MessageQueue[] }>();
 
   /** Readable queues of every broker group in the route (MQClientInstance.topicRouteData2TopicSubscribeInfo). */
   subscribeQueues(topic: string): MessageQueue[] {
