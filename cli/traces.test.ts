@@ -83,3 +83,36 @@ describe("trace commands", () => {
     expect(existsSync(join(dir, "x"))).toBe(false);
   });
 });
+
+describe("a model that crashes mid-run", () => {
+  it("leaves its partial trace under .partial, never a file that looks complete", async () => {
+    const { runWithTrace, ModelCrash } = await import("../traces/record.js");
+    const dir = mkdtempSync(join(tmpdir(), "mqsim-crash-"));
+    const path = join(dir, "t.jsonl");
+    const input = JSON.parse(readFileSync(new URL("../scenarios/rocketmq-single-sync-flush.json", import.meta.url), "utf8"));
+    let lines = 0;
+    let caught: unknown = null;
+    try {
+      runWithTrace(input, { seed: 1, onTraceLine: () => {
+        if (++lines > 200) throw new Error("boom inside the model");
+      } }, path);
+    } catch (err) {
+      caught = err;
+    }
+    expect(caught).toBeInstanceOf(ModelCrash);
+    expect(existsSync(path)).toBe(false);
+    const partial = readFileSync(`${path}.partial`, "utf8").trim().split("\n");
+    expect(partial.length).toBeGreaterThan(100);
+    expect(partial.some((l) => l.includes('"type":"footer"'))).toBe(false);
+  });
+
+  it("an explicit plan naming a node the cluster lacks is bad input (exit 2)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "mqsim-plan-"));
+    const base = JSON.parse(readFileSync(new URL("../scenarios/rocketmq-single-sync-flush.json", import.meta.url), "utf8"));
+    const file = join(dir, "s.json");
+    writeFileSync(file, JSON.stringify({ ...base, faults: { plan: [{ atMs: 1000, kind: "pause", durationMs: 100, targets: ["broker-z"] }] } }));
+    const r = await cli("run", file);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/faults.plan\[0\]: unknown node "broker-z"/);
+  });
+});

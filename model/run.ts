@@ -69,13 +69,20 @@ export function resolveScenario(input: unknown, overrides: RunOverrides = {}): S
     if (!ConfigValueSchema.safeParse(v).success) throw new ScenarioError(`--set ${k}: bad value`);
     s.config[k] = v;
   }
+  const probe = new World({ seed: 0 });
   try {
     // Validates every config key and value now, before any run starts.
-    createCluster(new World({ seed: 0 }), s);
+    createCluster(probe, s);
   } catch (err) {
     if (err instanceof ConfigError) throw new ScenarioError(err.message);
     throw err;
   }
+  // An explicit plan may only name nodes the cluster has (role selectors resolve when a fault fires).
+  (s.faults.plan ?? []).forEach((f, i) => {
+    for (const n of [...f.targets, ...(f.groups ?? []).flat()]) {
+      if (!n.startsWith("@") && !probe.has(n)) throw new ScenarioError(`faults.plan[${i}]: unknown node ${JSON.stringify(n)}; nodes: ${probe.nodes.map((x) => x.name).join(", ")}`);
+    }
+  });
   return s;
 }
 

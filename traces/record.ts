@@ -1,4 +1,4 @@
-import { runScenario, type RunOptions, type RunResult } from "../model/run.js";
+import { ScenarioError, runScenario, type RunOptions, type RunResult } from "../model/run.js";
 import { MQSIM_VERSION } from "../version.js";
 import { TRACE_FORMAT_VERSION } from "./format.js";
 import { TraceWriter } from "./writer.js";
@@ -32,7 +32,25 @@ export function runWithTrace(input: unknown, opts: RunOptions, tracePath?: strin
     });
     return result;
   } catch (err) {
-    (writer as TraceWriter | null)?.abort();
-    throw err;
+    // A bad scenario leaves nothing behind; a model that crashed leaves its partial trace to study.
+    const w = writer as TraceWriter | null;
+    if (err instanceof ScenarioError || w === null) {
+      w?.abort();
+      throw err;
+    }
+    w.abort(`${tracePath}.partial`);
+    throw new ModelCrash((err as Error).message, `${tracePath}.partial`, err);
+  }
+}
+
+/** An internal error inside a model during a traced run; `partialTrace` holds the events up to it. */
+export class ModelCrash extends Error {
+  constructor(
+    message: string,
+    readonly partialTrace: string | null,
+    readonly original: unknown,
+  ) {
+    super(message);
+    this.name = "ModelCrash";
   }
 }

@@ -56,17 +56,23 @@ export class TraceWriter {
     this.done = true;
   }
 
-  /** Gives up: removes the temporary file. */
-  abort(): void {
+  /**
+   * Gives up. By default the temporary file is removed; with `keepAs` the
+   * events written so far are kept under that name (a model crash's trace,
+   * to study), which has no footer and so never passes for a complete trace.
+   */
+  abort(keepAs?: string): void {
     if (this.done) return;
     this.done = true;
     try {
+      if (keepAs !== undefined) this.flush();
       closeSync(this.fd);
     } catch {
       // Already closed.
     }
     try {
-      unlinkSync(this.tmp);
+      if (keepAs !== undefined) renameSync(this.tmp, keepAs);
+      else unlinkSync(this.tmp);
     } catch {
       // Already gone.
     }

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { runWithTrace } from "../../traces/record.js";
+import { ModelCrash, runWithTrace } from "../../traces/record.js";
 import { EXIT, UsageError } from "../errors.js";
 import { describeAnomaly, describePlan, formatMs, shellQuote } from "../format.js";
 import { collect, configFileOverrides, configOrigins, parseInteger, parseOverrides, type CommonRunFlags } from "../options.js";
@@ -77,7 +77,18 @@ export function registerRun(program: Command, cli: CliContext): void {
     const seed = parseInteger("--seed", flags.seed ?? "1", 0, 2 ** 31 - 1);
     const { input, overrides } = scenarioAndOverrides(name, flags, cli);
     const started = cli.wallNow();
-    const result = withConfigOrigin(() => runWithTrace(input, { seed, overrides }, flags.trace));
+    let result;
+    try {
+      result = withConfigOrigin(() => runWithTrace(input, { seed, overrides }, flags.trace));
+    } catch (err) {
+      if (err instanceof UsageError || err instanceof ScenarioError) throw err;
+      // Exit 3: an internal error in a model, reported with what reproduces it.
+      const partial = err instanceof ModelCrash && err.partialTrace !== null ? ` (partial trace: ${err.partialTrace})` : "";
+      cli.err(`mqsim: internal error in the model, seed ${seed}: ${(err as Error).message}${partial}`);
+      cli.err(`reproduce: ${reproduceLine(name, seed, flags)}${flags.trace ? " --trace " + flags.trace : ""}`);
+      cli.setExit(EXIT.internal);
+      return;
+    }
     const wallMs = Math.round(cli.wallNow() - started);
     if (flags.json) {
       cli.out(
