@@ -25,6 +25,10 @@ import { Remoting, response } from "./remoting.js";
 import { MessageStore, type FlushStatus, type PutMessageStatus } from "./store/message-store.js";
 import { javaStringHashCode } from "./store/indexfile.js";
 import { PROPERTY_WAIT_STORE_MSG_OK } from "./store/codec.js";
+import type { MessageInput } from "./store/types.js";
+import type { RaftConfig } from "../raft/config.js";
+import type { AppendCode, Entry } from "../raft/core.js";
+import { startRaftNode, type RaftNode } from "../raft/node.js";
 
 export interface BrokerOptions {
   brokerName: string;
@@ -42,6 +46,20 @@ export interface BrokerOptions {
    * answer. Read at every HA (re)connect and every sync round.
    */
   masterAddress?: () => string | undefined;
+  /** DLedger mode (enableDLegerCommitLog): this broker is one peer of its group's DLedger Raft group. */
+  dledger?: DLedgerBrokerOptions;
+}
+
+export interface DLedgerBrokerOptions {
+  /** dLegerGroup: the brokerName. */
+  group: string;
+  /** dLegerPeers: every peer's node name, in dLegerSelfId order (n0, n1, ...). */
+  peers: readonly string[];
+  /** K of dLegerSelfId "nK": this node's position in `peers`. */
+  selfIndex: number;
+  config: RaftConfig;
+  /** Called once per boot with the embedded DLedger server, before anything commits (the cluster observes it). */
+  onRaft?: (node: RaftNode) => void;
 }
 
 /** What a broker process offers the cluster besides its handlers. */
@@ -49,6 +67,10 @@ export interface BrokerHandle {
   store: MessageStore;
   ha: HaService;
   haClient: HaClient | null;
+  /** DLedger mode: the embedded DLedger server of this boot. */
+  raft: RaftNode | null;
+  /** Whether the broker accepts sends now: a classic master, or a caught-up DLedger leader serving as brokerId 0. */
+  isServingMaster(): boolean;
   /**
    * BrokerController.shutdown as an operator's `mqshutdown broker` runs it:
    * unregister from every NameServer, stop HA, shut the store down cleanly;
@@ -71,7 +93,10 @@ const SLAVE_SYNC_TIMEOUT_MS = 3_000;
 export const TBW102 = "TBW102";
 
 /** PutMessageStatus → (response code, remark), as SendMessageProcessor.handlePutMessageResult maps them. */
-function sendResponseCode(status: PutMessageStatus): number {
+/** PutMessageStatus values only DLedgerCommitLog produces here (the classic store never returns them). */
+type DLedgerPutStatus = PutMessageStatus | "OS_PAGECACHE_BUSY" | "UNKNOWN_ERROR";
+
+function sendResponseCode(status: DLedgerPutStatus): number {
   switch (status) {
     case "PUT_OK":
       return ResponseCode.SUCCESS;
@@ -105,6 +130,63 @@ interface ClientChannel {
   lastUpdateUs: number;
 }
 
+/** DLedgerRoleChangeHandler.handle: the new leader's catch-up loop sleeps 100 ms between checks. */
+const DLEDGER_CATCH_UP_POLL_US = 100_000;
+/** The DLedger data and index files live apart from the store's own files (DLedgerConfig.storeBaseDir). */
+const DLEDGER_DIR = "dledger";
+
+/**
+ * DLedgerCommitLog's result mapping (semantics §10): an append the leader
+ * refused before appending is SERVICE_NOT_AVAILABLE (the producer retries
+ * elsewhere and nothing was written); a quorum wait that timed out, a full
+ * pending queue, or a term change while waiting is OS_PAGECACHE_BUSY, i.e.
+ * SYSTEM_ERROR on the wire: indeterminate, retried, duplicates possible.
+ */
+function dledgerAppendStatus(code: AppendCode): DLedgerPutStatus {
+  switch (code) {
+    case "SUCCESS":
+      return "PUT_OK";
+    case "NOT_LEADER":
+    case "LEADER_TRANSFERRING":
+      return "SERVICE_NOT_AVAILABLE";
+    case "WAIT_QUORUM_ACK_TIMEOUT":
+    case "LEADER_PENDING_FULL":
+    case "TERM_CHANGED":
+      return "OS_PAGECACHE_BUSY";
+  }
+}
+
+/**
+ * The entry body: the message as the leader received it. JSON keeps it
+ * readable in traces; the body bytes travel as a latin1 string. (Real
+ * DLedgerCommitLog stores the encoded CommitLog record; what matters here is
+ * that every peer rebuilds the identical message from the entry.)
+ */
+function encodeDLedgerMessage(m: MessageInput): Uint8Array {
+  let body = "";
+  for (let i = 0; i < m.body.length; i++) body += String.fromCharCode(m.body[i]!);
+  return new TextEncoder().encode(JSON.stringify({ ...m, body }));
+}
+
+function decodeDLedgerMessage(bytes: Uint8Array): MessageInput {
+  const o = JSON.parse(new TextDecoder().decode(bytes)) as Omit<MessageInput, "body"> & { body: string };
+  const body = new Uint8Array(o.body.length);
+  for (let i = 0; i < o.body.length; i++) body[i] = o.body.charCodeAt(i);
+  return { ...o, body };
+}
+
+/** The workload value an entry carries (its message body), for `log` observations. */
+export function dledgerEntryValue(e: Entry): string {
+  try {
+    const m = decodeDLedgerMessage(e.body);
+    let s = "";
+    for (let i = 0; i < m.body.length; i++) s += String.fromCharCode(m.body[i]!);
+    return s;
+  } catch {
+    return `#${e.index}`;
+  }
+}
+
 /** Message.isWaitStoreMsgOK: true unless the WAIT property says otherwise. */
 function waitStoreMsgOK(properties: Record<string, string>): boolean {
   const v = properties[PROPERTY_WAIT_STORE_MSG_OK];
@@ -122,14 +204,26 @@ function waitStoreMsgOK(properties: Record<string, string>): boolean {
 export function broker(opts: BrokerOptions) {
   return (ctx: NodeContext): ProcessHandlers & BrokerHandle => {
     const cfg = opts.config;
+    const dl = opts.dledger;
     const remoting = new Remoting(ctx);
-    const store = new MessageStore(ctx, cfg.store);
-    const isSlave = cfg.store.brokerRole === "SLAVE";
+    if (dl !== undefined) {
+      // DLedger mode: the store holds only what DLedger committed, so it is derived data. Every boot
+      // wipes it and replays the recovered committed prefix (below), so a ConsumeQueue never holds
+      // an entry that was not committed, whatever the crash left in the store's own files.
+      for (const f of ctx.disk.list(`${cfg.store.storePathRootDir}/`)) ctx.disk.remove(f);
+    }
+    // In DLedger mode every peer writes its store itself (committed entries, in order): the store is
+    // never a SLAVE store, which would refuse puts; the broker's role decides who accepts sends.
+    const store = new MessageStore(ctx, dl !== undefined ? { ...cfg.store, brokerRole: "SYNC_MASTER" } : cfg.store);
+    /** Classic mode: fixed by broker.conf. DLedger mode: follows the role change handler. */
+    let isSlave = dl !== undefined ? true : cfg.store.brokerRole === "SLAVE";
+    /** Classic mode: fixed. DLedger mode: 0 while serving as master, selfIndex + 1 otherwise. */
+    let brokerId = dl !== undefined ? dl.selfIndex + 1 : opts.brokerId;
     const syncMaster = cfg.store.brokerRole === "SYNC_MASTER";
     const syncFlush = cfg.store.flushDiskType === "SYNC_FLUSH";
     const haSettings: HaSettings = { version: cfg.version, ha: cfg.ha, mappedFileSizeCommitLog: cfg.store.mappedFileSizeCommitLog };
     const haService = new HaService(ctx, store, haSettings);
-    const haClient = isSlave && opts.masterAddress !== undefined ? new HaClient(ctx, store, haSettings, opts.masterAddress) : null;
+    const haClient = dl === undefined && isSlave && opts.masterAddress !== undefined ? new HaClient(ctx, store, haSettings, opts.masterAddress) : null;
     /** Set once an operator's shutdown began: periodic registration and slave sync stop. */
     let shuttingDown = false;
     const topicsFile = "config/topics.json";
@@ -205,7 +299,7 @@ export function broker(opts: BrokerOptions) {
       const body: RegisterBrokerBody = {
         clusterName: cfg.broker.brokerClusterName,
         brokerName: opts.brokerName,
-        brokerId: opts.brokerId,
+        brokerId,
         brokerAddr: ctx.name,
         haServerAddr: `${ctx.name}:${cfg.ha.haListenPort}`,
         topicConfigs: [...topicConfigs.values()].map((tc) => ({ ...tc, perm: tc.perm & cfg.broker.brokerPermission })),
@@ -224,6 +318,80 @@ export function broker(opts: BrokerOptions) {
     ctx.after(10_000_000, registerLoop);
 
     // ---- SEND_MESSAGE ----
+    // ---- DLedger mode (DLedgerCommitLog + DLedgerRoleChangeHandler) ----
+    let raft: RaftNode | null = null;
+    /** Highest DLedger index put into the store (-1: none). Invariant: <= the node's committedIndex. */
+    let dispatchedIndex = -1;
+    /** Put results of entries committed while leading, for the append callbacks that follow in the same step. */
+    const putResults = new Map<number, ReturnType<MessageStore["putMessage"]>>();
+    /** Bumped on every role change: a catch-up loop of an older change stops. */
+    let roleEpoch = 0;
+    const dispatchCommitted = (upTo: number): void => {
+      const node = raft!;
+      for (let i = dispatchedIndex + 1; i <= upTo; i++) {
+        const e = node.entry(i);
+        if (e === undefined) break;
+        const r = store.putMessage({ ...decodeDLedgerMessage(e.body), storeHost: ctx.name });
+        if (node.isLeader) putResults.set(i, r);
+        dispatchedIndex = i;
+      }
+    };
+    const dledgerSend = (req: RemotingRequest, conn: Connection, msg: MessageInput) => {
+      raft!.append(encodeDLedgerMessage(msg), (ar) => {
+        const put = ar.code === "SUCCESS" ? putResults.get(ar.index) : undefined;
+        if (ar.code === "SUCCESS") putResults.delete(ar.index);
+        let status: DLedgerPutStatus = dledgerAppendStatus(ar.code);
+        // Committed but the local put failed (an illegal message): the put's own status, as CommitLog reports it.
+        if (status === "PUT_OK" && (put === undefined || put.status !== "PUT_OK" || put.appendResult === null)) status = put?.status ?? "UNKNOWN_ERROR";
+        if (status !== "PUT_OK") {
+          remoting.reply(conn, req, sendResponseCode(status), null, `${status} (DLedger ${ar.code})`);
+          return;
+        }
+        const a = put!.appendResult!;
+        const out: SendMessageResponseBody = { msgId: a.msgId, queueId: msg.queueId, queueOffset: a.queueOffset };
+        remoting.reply(conn, req, ResponseCode.SUCCESS, out, "PUT_OK");
+      });
+      return null;
+    };
+    const changeToSlave = (): void => {
+      const id = dl!.selfIndex + 1;
+      if (isSlave && brokerId === id) return;
+      isSlave = true;
+      brokerId = id;
+      ctx.emit("dledger.changeToSlave", { group: dl!.group, brokerId });
+      registerBrokerAll();
+    };
+    /**
+     * DLedgerRoleChangeHandler, LEADER: wait (100 ms sleeps) until the ledger
+     * end equals the committed index and the store has dispatched it all,
+     * then become master (brokerId 0) and register. One deviation, for
+     * liveness: DLedger 0.3.1.2 appends no no-op on election, so under the
+     * model's default current-term commit rule entries of earlier terms
+     * commit only together with a new entry, and a literal wait would never
+     * end (0.3.1.2 itself commits them by counting replicas). Uncommitted
+     * entries that are all of earlier terms therefore count as caught up
+     * under that rule; the first send commits them, in log order, before its
+     * own message.
+     */
+    const awaitCatchUp = (epoch: number): void => {
+      const node = raft!;
+      if (epoch !== roleEpoch || !node.isLeader || !ctx.alive) return;
+      let caughtUp = node.ledgerEndIndex === node.committedIndex;
+      if (!caughtUp && dl!.config["dledger.commitRule"] === "current-term") {
+        caughtUp = true;
+        for (let i = node.committedIndex + 1; i <= node.ledgerEndIndex; i++) if ((node.entry(i)?.term ?? node.term) >= node.term) caughtUp = false;
+      }
+      // A checkpoint can name a committedIndex beyond what the log kept after a crash: the log caps it.
+      if (caughtUp && dispatchedIndex >= Math.min(node.committedIndex, node.ledgerEndIndex) && store.dispatchBehindBytes() === 0) {
+        isSlave = false;
+        brokerId = 0;
+        ctx.emit("dledger.changeToMaster", { group: dl!.group, term: node.term, committedIndex: node.committedIndex });
+        registerBrokerAll();
+        return;
+      }
+      ctx.after(DLEDGER_CATCH_UP_POLL_US, () => awaitCatchUp(epoch));
+    };
+
     const onSend = (req: RemotingRequest, conn: Connection) => {
       const body = req.body as SendMessageRequestBody;
       if (isSlave) return response(ResponseCode.SERVICE_NOT_AVAILABLE, null, req, `the broker[${ctx.name}] sending message is forbidden`);
@@ -241,6 +409,18 @@ export function broker(opts: BrokerOptions) {
         return response(ResponseCode.SYSTEM_ERROR, null, req, `request queueId[${body.queueId}] is illegal`);
       }
       const properties = body.properties;
+      if (raft !== null) return dledgerSend(req, conn, {
+        topic: body.topic,
+        queueId: body.queueId,
+        body: body.body,
+        flag: body.flag,
+        properties,
+        bornTimestampMs: body.bornTimestampMs,
+        bornHost: body.bornHost,
+        storeHost: ctx.name,
+        reconsumeTimes: body.reconsumeTimes,
+        sysFlag: body.sysFlag,
+      });
       const r = store.putMessage({
         topic: body.topic,
         queueId: body.queueId,
@@ -476,7 +656,9 @@ export function broker(opts: BrokerOptions) {
       const out: AllConsumerOffsetBody = { offsetTable: offsetTableSnapshot() };
       return response(ResponseCode.SUCCESS, out, req);
     });
-    if (haClient !== null) {
+    // DLedger followers copy topic configs and offsets from their leader, as a classic slave from its master.
+    const syncSource = (): string | undefined => (raft !== null ? (isSlave ? (raft.leaderId ?? undefined) : undefined) : opts.masterAddress?.());
+    if (haClient !== null || dl !== undefined) {
       /**
        * SlaveSynchronize.syncAll: topic configs (replaced when they differ,
        * which stands for the real dataVersion check) and consumer offsets
@@ -487,7 +669,7 @@ export function broker(opts: BrokerOptions) {
        */
       const syncAll = (): void => {
         if (shuttingDown) return;
-        const master = opts.masterAddress?.();
+        const master = syncSource();
         if (master !== undefined && master !== ctx.name) {
           remoting.invoke(master, RequestCode.GET_ALL_TOPIC_CONFIG, {}, SLAVE_SYNC_TIMEOUT_MS, (resp, err) => {
             if (err !== null || resp!.code !== ResponseCode.SUCCESS) return;
@@ -508,7 +690,7 @@ export function broker(opts: BrokerOptions) {
         ctx.after(SLAVE_SYNC_PERIOD_US, syncAll);
       };
       ctx.after(SLAVE_SYNC_FIRST_DELAY_US, syncAll);
-      haClient.start();
+      haClient?.start();
     }
 
     // ---- operator shutdown (mqshutdown broker) ----
@@ -516,7 +698,7 @@ export function broker(opts: BrokerOptions) {
       if (shuttingDown) return;
       shuttingDown = true;
       ctx.emit("broker.shutdown", { brokerName: opts.brokerName, brokerId: opts.brokerId });
-      const body = { clusterName: cfg.broker.brokerClusterName, brokerName: opts.brokerName, brokerId: opts.brokerId, brokerAddr: ctx.name };
+      const body = { clusterName: cfg.broker.brokerClusterName, brokerName: opts.brokerName, brokerId, brokerAddr: ctx.name };
       for (const ns of opts.nameServers) remoting.invoke(ns, RequestCode.UNREGISTER_BROKER, body, cfg.broker.registerBrokerTimeoutMills, () => {});
       haClient?.shutdown();
       haService.shutdown();
@@ -525,9 +707,31 @@ export function broker(opts: BrokerOptions) {
 
     // One process, two listening ports: HA connections go to the HA service (or, for the one this
     // slave dialled, its HA client), everything else to remoting.
+    if (dl !== undefined) {
+      ctx.emit("dledger.start", { dLegerGroup: dl.group, dLegerPeers: dl.peers.map((p, i) => `n${i}-${p}`).join(";"), dLegerSelfId: `n${dl.selfIndex}` });
+      const node = startRaftNode(ctx, { group: dl.group, peers: dl.peers, config: dl.config, dir: DLEDGER_DIR });
+      raft = node;
+      dl.onRaft?.(node);
+      // Rebuild the store from the recovered committed prefix (the checkpoint's committedIndex, capped
+      // by what the log kept); later commits are dispatched as they come, in index order, on every peer.
+      dispatchCommitted(Math.min(node.committedIndex, node.ledgerEndIndex));
+      node.onCommit((entries) => {
+        const last = entries[entries.length - 1];
+        if (last !== undefined) dispatchCommitted(last.index);
+      });
+      node.onRoleChange((role) => {
+        roleEpoch++;
+        putResults.clear();
+        if (role === "leader") awaitCatchUp(roleEpoch);
+        else changeToSlave();
+      });
+      if (node.isLeader) awaitCatchUp(roleEpoch);
+    }
+
     const rh = remoting.handlers();
     const handlers: ProcessHandlers = {
       onMessage: (conn, payload) => {
+        if (raft?.handleMessage(conn, payload)) return;
         if (!isHaConnection(conn)) rh.onMessage(conn, payload);
         else if (haClient?.owns(conn)) haClient.onMessage(conn, payload as HaFrame);
         else haService.onMessage(conn, payload as HaFrame);
@@ -537,13 +741,14 @@ export function broker(opts: BrokerOptions) {
         else rh.onAccept?.(conn);
       },
       onClose: (conn, reason) => {
+        raft?.handleClose(conn);
         if (!isHaConnection(conn)) rh.onClose?.(conn, reason);
         else if (haClient?.owns(conn)) haClient.onClose(conn, reason);
         else haService.onClose(conn, reason);
       },
     };
     // The store rides along so the runner's omniscient drain check can read queue ends.
-    const handle: BrokerHandle = { store, ha: haService, haClient, shutdown };
+    const handle: BrokerHandle = { store, ha: haService, haClient, shutdown, raft, isServingMaster: () => !isSlave && brokerId === 0 };
     return Object.assign(handlers, handle);
   };
 }

@@ -11,6 +11,10 @@ import { PushConsumer } from "./consumer.js";
 import { nameServer } from "./namesrv.js";
 import { Producer, type SendOutcome } from "./producer.js";
 import type { MessageStore } from "./store/message-store.js";
+import { dledgerEntryValue } from "./broker.js";
+import type { Entry } from "../raft/core.js";
+import type { RaftNode } from "../raft/node.js";
+import type { LogEntry } from "../../invariants/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -56,6 +60,9 @@ interface BrokerProbe {
   /** The store of the node's latest boot; the previous boot's stays here until the next boot replaces it. */
   store: MessageStore | null;
   handle: BrokerHandle | null;
+  /** DLedger mode: the group's peer index (dLegerSelfId "nK") and the highest commit point observed. */
+  selfIndex: number;
+  maxCommitObserved: number;
 }
 
 export interface RocketMqTopology {
@@ -79,20 +86,25 @@ export class RocketMqCluster implements ClusterModel {
   private readonly epochs = new Map<string, number>();
   private inFlightSends = 0;
   private workloadOver = false;
+  private draining = false;
+  /** enableDLegerCommitLog: every broker group is a DLedger Raft group. */
+  private readonly dledger: boolean;
 
   constructor(
     private readonly world: World,
     private readonly scenario: RocketMqScenario,
   ) {
     this.config = parseRocketMqConfig(scenario.config);
+    this.dledger = this.config.dledger.enableDLegerCommitLog;
     const c = scenario.cluster;
     const nameServers = Array.from({ length: c.nameServers }, (_, i) => `namesrv-${i + 1}`);
     const brokers: BrokerProbe[] = [];
     for (const b of c.brokers) {
-      brokers.push({ brokerName: b.name, brokerId: 0, node: b.name, store: null, handle: null });
-      for (let s = 1; s <= b.slaves; s++) brokers.push({ brokerName: b.name, brokerId: s, node: `${b.name}-s${s}`, store: null, handle: null });
+      brokers.push({ brokerName: b.name, brokerId: 0, node: b.name, store: null, handle: null, selfIndex: 0, maxCommitObserved: 0 });
+      for (let s = 1; s <= b.slaves; s++) brokers.push({ brokerName: b.name, brokerId: s, node: `${b.name}-s${s}`, store: null, handle: null, selfIndex: s, maxCommitObserved: 0 });
       this.epochs.set(b.name, 0);
-      if (b.slaves > 0) this.history.observe({ timeUs: 0, node: b.name, kind: "leader", group: b.name, term: 0, leader: b.name });
+      // DLedger mode reports its own leaders (by DLedger term) as they are elected.
+      if (b.slaves > 0 && !this.dledger) this.history.observe({ timeUs: 0, node: b.name, kind: "leader", group: b.name, term: 0, leader: b.name });
     }
     this.topology = {
       nameServers,
@@ -130,6 +142,7 @@ export class RocketMqCluster implements ClusterModel {
    * compares the two. The table is operator knowledge, not simulated data.
    */
   private bootBroker(probe: BrokerProbe, ctx: NodeContext): ProcessHandlers {
+    if (this.dledger) return this.bootDLedgerBroker(probe, ctx);
     const previous = probe.store;
     if (probe.brokerId === 0 && previous !== null && previous.getMaxPhyOffset() > 0 && ctx.disk.list().length === 0) {
       const slaves = this.topology.brokers.filter((b) => b.brokerName === probe.brokerName && b.brokerId > 0);
@@ -152,6 +165,75 @@ export class RocketMqCluster implements ClusterModel {
     probe.store = handlers.store;
     probe.handle = handlers;
     return handlers;
+  }
+
+  /**
+   * DLedger mode: no operator table. Each node boots as a DLedger peer of
+   * its group and registers as a slave until its role change handler makes
+   * it master; failover is DLedger's election, not an operator's.
+   */
+  private bootDLedgerBroker(probe: BrokerProbe, ctx: NodeContext): ProcessHandlers {
+    const peers = this.topology.brokers.filter((b) => b.brokerName === probe.brokerName).sort((a, b) => a.selfIndex - b.selfIndex);
+    const handlers = broker({
+      brokerName: probe.brokerName,
+      brokerId: probe.selfIndex + 1,
+      nameServers: this.topology.nameServers,
+      config: this.config,
+      topics: [{ topic: this.scenario.workload.topic, queues: this.scenario.workload.queues }],
+      dledger: {
+        group: probe.brokerName,
+        peers: peers.map((p) => p.node),
+        selfIndex: probe.selfIndex,
+        config: this.config.dledger.raft,
+        onRaft: (node) => this.observeRaft(probe, node),
+      },
+    })(ctx);
+    probe.store = handlers.store;
+    probe.handle = handlers;
+    return handlers;
+  }
+
+  /** Wires a DLedger peer's listeners to observations (the Raft harness's mapping: DLedger index, exclusive commit point). */
+  private observeRaft(probe: BrokerProbe, node: RaftNode): void {
+    const h = this.history;
+    const group = probe.brokerName;
+    const now = (): number => this.world.sim.now;
+    node.onRoleChange((role, term) => {
+      if (role === "leader") h.observe({ timeUs: now(), node: node.name, kind: "leader", group, term, leader: node.name });
+    });
+    node.onCommit((entries) => {
+      const last = entries[entries.length - 1];
+      if (last === undefined) return;
+      const point = last.index + 1;
+      if (point > probe.maxCommitObserved) {
+        probe.maxCommitObserved = point;
+        // No `key`: DLedger indices are not the queue offsets clients see.
+        h.observe({ timeUs: now(), node: node.name, kind: "commit", group, index: point });
+      }
+      h.observe({ timeUs: now(), node: node.name, kind: "log", group, entries: entries.map(logEntry) });
+    });
+    node.onTruncate((fromIndex, entries) => {
+      h.observe({ timeUs: now(), node: node.name, kind: "truncate", group, fromIndex, entries: entries.map(logEntry) });
+    });
+  }
+
+  /** The live DLedger server of a broker node, or null while it is down. */
+  raftOf(node: string): RaftNode | null {
+    const probe = this.topology.brokers.find((b) => b.node === node);
+    const raft = probe?.handle?.raft ?? null;
+    return raft !== null && this.world.node(node).up ? raft : null;
+  }
+
+  /** Final `log` snapshots: every live peer's committed prefix. */
+  private finalLogs(): void {
+    const now = this.world.sim.now;
+    for (const b of this.topology.brokers) {
+      const n = this.raftOf(b.node);
+      if (n === null) continue;
+      const committed: Entry[] = [];
+      for (let i = 0; i <= Math.min(n.committedIndex, n.ledgerEndIndex); i++) committed.push(n.entry(i)!);
+      this.history.observe({ timeUs: now, node: b.node, kind: "log", group: b.brokerName, entries: committed.map(logEntry) });
+    }
   }
 
   /** The node that is brokerId 0 of a group in the operator's table. */
@@ -208,6 +290,28 @@ export class RocketMqCluster implements ClusterModel {
       const live = names.filter((n) => candidates.includes(n));
       return live.length === 0 ? [] : [this.world.rng.fork(`role/${selector}/${this.world.sim.now}`).pick(live)];
     };
+    if (this.dledger) {
+      switch (selector) {
+        case "@leader": {
+          // The current DLedger leader of a random group (highest term if a stale one still believes it leads).
+          const groups = [...new Set(this.topology.brokers.map((b) => b.brokerName))];
+          const rng = this.world.rng.fork(`role/${selector}/${this.world.sim.now}`);
+          const group = rng.pick(groups);
+          const leaders = this.topology.brokers
+            .filter((b) => b.brokerName === group && candidates.includes(b.node))
+            .map((b) => this.raftOf(b.node))
+            .filter((n): n is RaftNode => n !== null && n.isLeader)
+            .sort((a, b) => b.term - a.term);
+          return leaders.length === 0 ? [] : [leaders[0]!.name];
+        }
+        case "@follower":
+          return pick(this.topology.brokers.filter((b) => this.raftOf(b.node)?.role === "follower").map((b) => b.node));
+        case "@master":
+          return pick(this.topology.brokers.filter((b) => b.handle?.isServingMaster() === true && this.world.node(b.node).up).map((b) => b.node));
+        case "@slave":
+          return pick(this.topology.brokers.filter((b) => b.handle?.isServingMaster() !== true).map((b) => b.node));
+      }
+    }
     switch (selector) {
       case "@master":
         return pick(this.topology.brokers.filter((b) => b.brokerId === 0).map((b) => b.node));
@@ -233,6 +337,7 @@ export class RocketMqCluster implements ClusterModel {
   }
 
   roles(): string[] {
+    if (this.dledger) return ["@leader", "@follower"];
     return this.topology.brokers.some((b) => b.brokerId > 0) ? ["@master", "@slave"] : ["@master"];
   }
 
@@ -243,6 +348,8 @@ export class RocketMqCluster implements ClusterModel {
   onPhase(phase: Phase): void {
     this.history.phase(phase, this.world.sim.now);
     if (phase === "heal") this.workloadOver = true;
+    if (phase === "drain") this.draining = true;
+    if (this.dledger && (phase === "drained" || phase === "drain-timeout")) this.finalLogs();
   }
 
   /**
@@ -257,8 +364,9 @@ export class RocketMqCluster implements ClusterModel {
       for (const [k, off] of c.consumedOffsets()) consumed.set(k, Math.max(consumed.get(k) ?? 0, off));
     }
     const topic = this.scenario.workload.topic;
+    if (this.dledger && !this.dledgerConverged()) return false;
     for (const b of this.topology.brokers) {
-      if (b.brokerId !== 0) continue;
+      if (this.dledger ? b.handle?.isServingMaster() !== true : b.brokerId !== 0) continue;
       const node = this.world.node(b.node);
       if (!node.up || b.store === null) return false;
       // A message appended but not yet dispatched (the dispatcher runs 1 ms later) is not in the queue ends yet.
@@ -271,6 +379,37 @@ export class RocketMqCluster implements ClusterModel {
       }
     }
     return this.topology.consumers.length > 0 || this.inFlightSends === 0;
+  }
+
+  /** DLedger mode: some group's leader holds entries it will not commit until a new one arrives. */
+  private needsNudge(): boolean {
+    return this.topology.brokers.some((b) => {
+      const n = this.raftOf(b.node);
+      return n !== null && n.isLeader && n.committedIndex < n.ledgerEndIndex;
+    });
+  }
+
+  /**
+   * DLedger mode: every peer up, one leader per group serving as master,
+   * its whole log committed and every peer holding exactly that log as
+   * committed, in the leader's term (the final log snapshots then compare
+   * like with like).
+   */
+  private dledgerConverged(): boolean {
+    for (const group of new Set(this.topology.brokers.map((b) => b.brokerName))) {
+      const members = this.topology.brokers.filter((b) => b.brokerName === group);
+      const nodes = members.map((b) => this.raftOf(b.node));
+      if (nodes.some((n) => n === null)) return false;
+      const leaders = members.filter((b) => b.handle!.isServingMaster() && b.handle!.raft!.isLeader);
+      if (leaders.length !== 1) return false;
+      const l = leaders[0]!.handle!.raft!;
+      if (l.committedIndex !== l.ledgerEndIndex) return false;
+      for (const n of nodes) {
+        if (n === null || n.term !== l.term || n.leaderId !== l.name) return false;
+        if (n.committedIndex !== l.committedIndex || n.ledgerEndIndex !== l.ledgerEndIndex) return false;
+      }
+    }
+    return true;
   }
 
   buildHistory(): History {
@@ -289,7 +428,16 @@ export class RocketMqCluster implements ClusterModel {
     const intervalUs = Math.max(1, Math.round(1_000_000 / w.rate));
     const endUs = Math.round(w.durationSeconds * 1_000_000);
     const sendOne = (): void => {
-      if (this.workloadOver || ctx.now >= endUs) return;
+      if (this.workloadOver || ctx.now >= endUs) {
+        // DLedger mode's drain: 0.3.1.2 appends no no-op on election, so under the current-term rule
+        // entries of earlier terms commit only with a new one. The first producer nudges once a
+        // second, only while some leader holds uncommitted entries (the Raft harness does the same).
+        if (!this.dledger || ctx.name !== this.topology.producers[0]) return;
+        if (!this.draining || !this.needsNudge()) {
+          ctx.after(1_000_000, sendOne);
+          return;
+        }
+      }
       const value = `${ctx.name}:${++seq}`;
       const startedUs = ctx.now;
       this.history.invoke(process, "send", { key: w.topic, value }, ctx.now);
@@ -342,4 +490,8 @@ export class RocketMqCluster implements ClusterModel {
     this.consumers.push(consumer);
     return client.remoting.handlers();
   }
+}
+
+function logEntry(e: Entry): LogEntry {
+  return { index: e.index, term: e.term, value: dledgerEntryValue(e) };
 }

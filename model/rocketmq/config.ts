@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ConfigError } from "../cluster.js";
 import { MessageStoreConfigSchema } from "./store/config.js";
+import { RaftConfigSchema, parseRaftConfig, type RaftConfig } from "../raft/config.js";
 
 export { ConfigError };
 
@@ -135,6 +136,30 @@ export const ClientConfigSchema = z
   .strict();
 export type ClientConfig = z.infer<typeof ClientConfigSchema>;
 
+/**
+ * DLedger mode (MessageStoreConfig.enableDLegerCommitLog and DLedger's own
+ * DLedgerConfig, which RocketMQ fills from the same broker.conf). The
+ * per-node keys are implied by the cluster, because one flat config serves
+ * every broker of a scenario: dLegerGroup is the brokerName, dLegerPeers
+ * are the group's nodes (broker-a, broker-a-s1, ...) and dLegerSelfId is
+ * "n" + the node's index there (n0 for broker-a, nK for broker-a-sK); each
+ * broker traces them at boot (`dledger.start`). The DLedger timing keys and
+ * the `dledger.*` variant knobs are model/raft/config.ts's, passed through.
+ */
+const DLEDGER_RAFT_SHAPE = RaftConfigSchema.shape;
+export const DLedgerModeSchema = z
+  .object({
+    /** MessageStoreConfig.enableDLegerCommitLog = false: a broker group is a DLedger Raft group when true. */
+    enableDLegerCommitLog: z.boolean().default(false),
+    ...DLEDGER_RAFT_SHAPE,
+  })
+  .strict();
+export interface DLedgerModeConfig {
+  enableDLegerCommitLog: boolean;
+  /** The group's DLedgerConfig (validated with the Raft schema's own cross-field checks). */
+  raft: RaftConfig;
+}
+
 /** Everything a RocketMQ scenario's flat `config` may hold. */
 export interface RocketMqConfig {
   version: RocketMqVersion;
@@ -144,6 +169,7 @@ export interface RocketMqConfig {
   producer: ProducerConfig;
   consumer: ConsumerConfig;
   client: ClientConfig;
+  dledger: DLedgerModeConfig;
 }
 
 const SECTIONS = {
@@ -153,6 +179,7 @@ const SECTIONS = {
   producer: ProducerConfigSchema,
   consumer: ConsumerConfigSchema,
   client: ClientConfigSchema,
+  dledger: DLedgerModeSchema,
 } as const;
 
 /** Keys a later RocketMQ line renamed: the new name → the key it sets here. */
@@ -176,7 +203,7 @@ export function rocketMqConfigKeys(): string[] {
 export function parseRocketMqConfig(flat: Record<string, unknown>): RocketMqConfig {
   const version = RocketMqVersionSchema.safeParse(flat.version ?? "4.9.8");
   if (!version.success) throw new ConfigError(`config key version: expected "4.9.8" or "5.3.3", got ${JSON.stringify(flat.version)}`);
-  const parts: Record<string, Record<string, unknown>> = { store: {}, broker: {}, ha: {}, producer: {}, consumer: {}, client: {} };
+  const parts: Record<string, Record<string, unknown>> = { store: {}, broker: {}, ha: {}, producer: {}, consumer: {}, client: {}, dledger: {} };
   for (const [rawKey, value] of Object.entries(flat)) {
     if (rawKey === "version") continue;
     const key = KEY_ALIASES[rawKey] ?? rawKey;
@@ -196,5 +223,13 @@ export function parseRocketMqConfig(flat: Record<string, unknown>): RocketMqConf
     }
     out[s] = r.data;
   }
-  return { version: version.data, ...(out as Omit<RocketMqConfig, "version">) };
+  const { enableDLegerCommitLog, ...raftInput } = out.dledger as { enableDLegerCommitLog: boolean } & Record<string, unknown>;
+  let raft: RaftConfig;
+  try {
+    raft = parseRaftConfig(raftInput);
+  } catch (err) {
+    const issue = (err as z.ZodError).issues?.[0];
+    throw new ConfigError(`config key ${String(issue?.path[0] ?? "dledger")}: ${issue?.message ?? String(err)}`);
+  }
+  return { version: version.data, ...(out as Omit<RocketMqConfig, "version" | "dledger">), dledger: { enableDLegerCommitLog, raft } };
 }
