@@ -202,18 +202,20 @@ export class KafkaConsumer {
           this.sync(r);
           return;
         case "UNKNOWN_MEMBER_ID":
-          this.memberId = "";
-          this.phase = "unjoined";
-          this.join();
-          return;
         case "REBALANCE_IN_PROGRESS":
-          this.phase = "unjoined";
-          this.join();
+          this.joinAgain(r.error);
           return;
         default:
           this.coordinatorLost();
       }
     });
+  }
+
+  /** The coordinator asked for a new join; an unknown member also forgets its member id. */
+  private joinAgain(error: string): void {
+    if (error === "UNKNOWN_MEMBER_ID") this.memberId = "";
+    this.phase = "unjoined";
+    this.join();
   }
 
   private sync(join: JoinGroupResponse): void {
@@ -230,14 +232,9 @@ export class KafkaConsumer {
           this.onAssignment(r.tps);
           return;
         case "UNKNOWN_MEMBER_ID":
-          this.memberId = "";
-          this.phase = "unjoined";
-          this.join();
-          return;
         case "REBALANCE_IN_PROGRESS":
         case "ILLEGAL_GENERATION":
-          this.phase = "unjoined";
-          this.join();
+          this.joinAgain(r.error);
           return;
         default:
           this.coordinatorLost();

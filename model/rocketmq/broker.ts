@@ -408,37 +408,26 @@ export function broker(opts: BrokerOptions) {
       if (body.queueId < 0 || body.queueId >= tc.writeQueueNums) {
         return response(ResponseCode.SYSTEM_ERROR, null, req, `request queueId[${body.queueId}] is illegal`);
       }
-      const properties = body.properties;
-      if (raft !== null) return dledgerSend(req, conn, {
+      const msg = {
         topic: body.topic,
         queueId: body.queueId,
         body: body.body,
         flag: body.flag,
-        properties,
+        properties: body.properties,
         bornTimestampMs: body.bornTimestampMs,
         bornHost: body.bornHost,
         storeHost: ctx.name,
         reconsumeTimes: body.reconsumeTimes,
         sysFlag: body.sysFlag,
-      });
-      const r = store.putMessage({
-        topic: body.topic,
-        queueId: body.queueId,
-        body: body.body,
-        flag: body.flag,
-        properties,
-        bornTimestampMs: body.bornTimestampMs,
-        bornHost: body.bornHost,
-        storeHost: ctx.name,
-        reconsumeTimes: body.reconsumeTimes,
-        sysFlag: body.sysFlag,
-      });
+      };
+      if (raft !== null) return dledgerSend(req, conn, msg);
+      const r = store.putMessage(msg);
       const ar = r.appendResult;
       if (r.status !== "PUT_OK" || ar === null) return response(sendResponseCode(r.status), null, req, r.status);
       // CommitLog.asyncPutMessage: the flush wait and the replica wait run side by side and are
       // combined with thenCombine; a failed flush sets the status, a failed replica wait then
       // overwrites it, so the replica status wins. The message is stored whatever they say.
-      const wait = waitStoreMsgOK(properties);
+      const wait = waitStoreMsgOK(msg.properties);
       const nextOffset = ar.wroteOffset + ar.wroteBytes;
       let flushStatus: FlushStatus | null = null;
       let replicaStatus: ReplicaStatus | null = null;
