@@ -25,10 +25,15 @@ import { Remoting, response } from "./remoting.js";
 import { MessageStore, type FlushStatus, type PutMessageStatus } from "./store/message-store.js";
 import { javaStringHashCode } from "./store/indexfile.js";
 import { PROPERTY_WAIT_STORE_MSG_OK } from "./store/codec.js";
-import type { MessageInput } from "./store/types.js";
+import type { AppendResult, MessageInput } from "./store/types.js";
+import type { BrokerPutStatus, BrokerRuntime } from "./broker-runtime.js";
 import type { RaftConfig } from "../raft/config.js";
 import type { AppendCode, Entry } from "../raft/core.js";
 import { startRaftNode, type RaftNode } from "../raft/node.js";
+import { installScheduleService, type ScheduleServiceHandle } from "./schedule.js";
+import { installSendBackProcessor } from "./sendback.js";
+import { installTransactionService, type TransactionServiceHandle } from "./transaction.js";
+import { installRebalanceLockManager } from "./lock-manager.js";
 
 export interface BrokerOptions {
   brokerName: string;
@@ -69,6 +74,8 @@ export interface BrokerHandle {
   haClient: HaClient | null;
   /** DLedger mode: the embedded DLedger server of this boot. */
   raft: RaftNode | null;
+  schedule: ScheduleServiceHandle;
+  transactions: TransactionServiceHandle;
   /** Whether the broker accepts sends now: a classic master, or a caught-up DLedger leader serving as brokerId 0. */
   isServingMaster(): boolean;
   /**
@@ -94,7 +101,7 @@ export const TBW102 = "TBW102";
 
 /** PutMessageStatus → (response code, remark), as SendMessageProcessor.handlePutMessageResult maps them. */
 /** PutMessageStatus values only DLedgerCommitLog produces here (the classic store never returns them). */
-type DLedgerPutStatus = PutMessageStatus | "OS_PAGECACHE_BUSY" | "UNKNOWN_ERROR";
+type DLedgerPutStatus = BrokerPutStatus;
 
 function sendResponseCode(status: DLedgerPutStatus): number {
   switch (status) {
@@ -233,10 +240,10 @@ export function broker(opts: BrokerOptions) {
     const topicConfigs = new Map<string, TopicConfig>();
     const loadedTopics = readConfigFile<TopicConfig[]>(ctx.disk, topicsFile);
     for (const tc of loadedTopics ?? []) topicConfigs.set(tc.topicName, tc);
-    const ensureTopic = (topic: string, queues: number): TopicConfig => {
+    const ensureTopic = (topic: string, queues: number, perm = PERM_READ | PERM_WRITE): TopicConfig => {
       let tc = topicConfigs.get(topic);
       if (tc === undefined) {
-        tc = { topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm: PERM_READ | PERM_WRITE };
+        tc = { topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm };
         topicConfigs.set(topic, tc);
         writeConfigFile(ctx.disk, topicsFile, [...topicConfigs.values()]);
       }
@@ -290,9 +297,19 @@ export function broker(opts: BrokerOptions) {
     const scanClients = (): void => {
       const expiry = cfg.broker.channelExpiredTimeout * 1000;
       removeClient((ch) => ch.lastUpdateUs + expiry < ctx.now);
+      for (const members of producerGroups.values()) for (const [id, ch] of [...members]) if (ch.lastUpdateUs + expiry < ctx.now) members.delete(id);
       ctx.after(10_000_000, scanClients);
     };
     ctx.after(10_000_000, scanClients);
+
+    // ---- producer groups (ProducerManager): who can answer a transaction check ----
+    const producerGroups = new Map<string, Map<string, ClientChannel>>();
+    remoting.onChannelClose((conn) => {
+      for (const members of producerGroups.values()) for (const [id, ch] of [...members]) if (ch.conn === conn) members.delete(id);
+    });
+    /** Service hooks: role changes (DLedger) and an operator's shutdown. */
+    const roleListeners: Array<(master: boolean) => void> = [];
+    const shutdownListeners: Array<() => void> = [];
 
     // ---- NameServer registration ----
     const registerBrokerAll = (): void => {
@@ -336,30 +353,25 @@ export function broker(opts: BrokerOptions) {
         dispatchedIndex = i;
       }
     };
-    const dledgerSend = (req: RemotingRequest, conn: Connection, msg: MessageInput) => {
+    const dledgerPut = (msg: MessageInput, cb: (status: DLedgerPutStatus, ar: AppendResult | null, remark?: string) => void): void => {
       raft!.append(encodeDLedgerMessage(msg), (ar) => {
         const put = ar.code === "SUCCESS" ? putResults.get(ar.index) : undefined;
         if (ar.code === "SUCCESS") putResults.delete(ar.index);
         let status: DLedgerPutStatus = dledgerAppendStatus(ar.code);
         // Committed but the local put failed (an illegal message): the put's own status, as CommitLog reports it.
         if (status === "PUT_OK" && (put === undefined || put.status !== "PUT_OK" || put.appendResult === null)) status = put?.status ?? "UNKNOWN_ERROR";
-        if (status !== "PUT_OK") {
-          remoting.reply(conn, req, sendResponseCode(status), null, `${status} (DLedger ${ar.code})`);
-          return;
-        }
-        const a = put!.appendResult!;
-        const out: SendMessageResponseBody = { msgId: a.msgId, queueId: msg.queueId, queueOffset: a.queueOffset };
-        remoting.reply(conn, req, ResponseCode.SUCCESS, out, "PUT_OK");
+        cb(status, status === "PUT_OK" ? put!.appendResult : null, status === "PUT_OK" ? undefined : `${status} (DLedger ${ar.code})`);
       });
-      return null;
     };
     const changeToSlave = (): void => {
       const id = dl!.selfIndex + 1;
       if (isSlave && brokerId === id) return;
+      const wasMaster = !isSlave && brokerId === 0;
       isSlave = true;
       brokerId = id;
       ctx.emit("dledger.changeToSlave", { group: dl!.group, brokerId });
       registerBrokerAll();
+      if (wasMaster) for (const l of roleListeners) l(false);
     };
     /**
      * DLedgerRoleChangeHandler, LEADER: wait (100 ms sleeps) until the ledger
@@ -387,9 +399,61 @@ export function broker(opts: BrokerOptions) {
         brokerId = 0;
         ctx.emit("dledger.changeToMaster", { group: dl!.group, term: node.term, committedIndex: node.committedIndex });
         registerBrokerAll();
+        for (const l of roleListeners) l(true);
         return;
       }
       ctx.after(DLEDGER_CATCH_UP_POLL_US, () => awaitCatchUp(epoch));
+    };
+
+    /**
+     * The send path's put (SendMessageProcessor → CommitLog.asyncPutMessage):
+     * in DLedger mode an append that answers when committed; otherwise an
+     * append, then the flush wait and the replica wait side by side,
+     * combined with thenCombine: a failed flush sets the status, a failed
+     * replica wait then overwrites it, so the replica status wins. The
+     * message is stored whatever they say (`ar` is then non-null).
+     */
+    const putAndWait = (msg: MessageInput, cb: (status: DLedgerPutStatus, ar: AppendResult | null, remark?: string) => void): void => {
+      if (raft !== null) {
+        dledgerPut(msg, cb);
+        return;
+      }
+      const r = store.putMessage(msg);
+      const ar = r.appendResult;
+      if (r.status !== "PUT_OK" || ar === null) {
+        cb(r.status, null);
+        return;
+      }
+      const wait = waitStoreMsgOK(msg.properties);
+      const nextOffset = ar.wroteOffset + ar.wroteBytes;
+      let flushStatus: FlushStatus | null = null;
+      let replicaStatus: ReplicaStatus | null = null;
+      let replied = false;
+      const maybeReply = (): void => {
+        if (replied || flushStatus === null || replicaStatus === null) return;
+        replied = true;
+        let status: PutMessageStatus = "PUT_OK";
+        if (flushStatus !== "PUT_OK") status = flushStatus;
+        if (replicaStatus !== "PUT_OK") status = replicaStatus;
+        cb(status, ar);
+      };
+      if (syncFlush && wait) {
+        store.waitFlush(nextOffset, (st) => {
+          flushStatus = st;
+          maybeReply();
+        });
+      } else {
+        flushStatus = "PUT_OK";
+      }
+      if (syncMaster && wait) {
+        haService.handleHA(nextOffset, (st) => {
+          replicaStatus = st;
+          maybeReply();
+        });
+      } else {
+        replicaStatus = "PUT_OK";
+      }
+      maybeReply();
     };
 
     const onSend = (req: RemotingRequest, conn: Connection) => {
@@ -420,44 +484,11 @@ export function broker(opts: BrokerOptions) {
         reconsumeTimes: body.reconsumeTimes,
         sysFlag: body.sysFlag,
       };
-      if (raft !== null) return dledgerSend(req, conn, msg);
-      const r = store.putMessage(msg);
-      const ar = r.appendResult;
-      if (r.status !== "PUT_OK" || ar === null) return response(sendResponseCode(r.status), null, req, r.status);
-      // CommitLog.asyncPutMessage: the flush wait and the replica wait run side by side and are
-      // combined with thenCombine; a failed flush sets the status, a failed replica wait then
-      // overwrites it, so the replica status wins. The message is stored whatever they say.
-      const wait = waitStoreMsgOK(msg.properties);
-      const nextOffset = ar.wroteOffset + ar.wroteBytes;
-      let flushStatus: FlushStatus | null = null;
-      let replicaStatus: ReplicaStatus | null = null;
-      let replied = false;
-      const maybeReply = (): void => {
-        if (replied || flushStatus === null || replicaStatus === null) return;
-        replied = true;
-        let status: PutMessageStatus = "PUT_OK";
-        if (flushStatus !== "PUT_OK") status = flushStatus;
-        if (replicaStatus !== "PUT_OK") status = replicaStatus;
-        const out: SendMessageResponseBody = { msgId: ar.msgId, queueId: body.queueId, queueOffset: ar.queueOffset };
-        remoting.reply(conn, req, sendResponseCode(status), out, status);
-      };
-      if (syncFlush && wait) {
-        store.waitFlush(nextOffset, (st) => {
-          flushStatus = st;
-          maybeReply();
-        });
-      } else {
-        flushStatus = "PUT_OK";
-      }
-      if (syncMaster && wait) {
-        haService.handleHA(nextOffset, (st) => {
-          replicaStatus = st;
-          maybeReply();
-        });
-      } else {
-        replicaStatus = "PUT_OK";
-      }
-      maybeReply();
+      putAndWait(msg, (status, ar, remark) => {
+        // Stored (whatever the waits said): the answer carries where; otherwise no body.
+        const out: SendMessageResponseBody | null = ar === null ? null : { msgId: ar.msgId, queueId: body.queueId, queueOffset: ar.queueOffset };
+        remoting.reply(conn, req, sendResponseCode(status), out, remark ?? status);
+      });
       return null;
     };
     remoting.registerProcessor(RequestCode.SEND_MESSAGE, onSend);
@@ -520,6 +551,7 @@ export function broker(opts: BrokerOptions) {
         return null;
       }
       const messages: PulledMessage[] = r.messages.map((m) => ({
+        msgId: m.msgId,
         topic: m.topic,
         queueId: m.queueId,
         queueOffset: m.queueOffset,
@@ -606,6 +638,11 @@ export function broker(opts: BrokerOptions) {
     // ---- heartbeats and consumer lists ----
     remoting.registerProcessor(RequestCode.HEART_BEAT, (req, conn) => {
       const hb = req.body as HeartbeatBody;
+      for (const g of hb.producerGroups) {
+        let members = producerGroups.get(g);
+        if (members === undefined) producerGroups.set(g, (members = new Map()));
+        members.set(hb.clientId, { clientId: hb.clientId, conn, lastUpdateUs: ctx.now });
+      }
       for (const g of hb.consumerGroups) {
         let members = groups.get(g.group);
         if (members === undefined) {
@@ -621,6 +658,7 @@ export function broker(opts: BrokerOptions) {
     remoting.registerProcessor(RequestCode.UNREGISTER_CLIENT, (req) => {
       const b = req.body as { clientId: string };
       removeClient((ch) => ch.clientId === b.clientId);
+      for (const members of producerGroups.values()) members.delete(b.clientId);
       return response(ResponseCode.SUCCESS, null, req);
     });
     remoting.registerProcessor(RequestCode.GET_CONSUMER_LIST_BY_GROUP, (req) => {
@@ -689,10 +727,37 @@ export function broker(opts: BrokerOptions) {
       ctx.emit("broker.shutdown", { brokerName: opts.brokerName, brokerId: opts.brokerId });
       const body = { clusterName: cfg.broker.brokerClusterName, brokerName: opts.brokerName, brokerId, brokerAddr: ctx.name };
       for (const ns of opts.nameServers) remoting.invoke(ns, RequestCode.UNREGISTER_BROKER, body, cfg.broker.registerBrokerTimeoutMills, () => {});
+      for (const l of shutdownListeners) l();
       haClient?.shutdown();
       haService.shutdown();
       store.shutdown(() => cb());
     };
+
+    // ---- side services: delays, send-back (retry/DLQ), transactions, queue locks ----
+    const runtime: BrokerRuntime = {
+      ctx,
+      cfg,
+      brokerName: opts.brokerName,
+      remoting,
+      store,
+      isMaster: () => !isSlave && brokerId === 0,
+      onRoleChange: (l) => roleListeners.push(l),
+      ensureTopic: (topic, queues, perm) => {
+        const existed = topicConfigs.has(topic);
+        const tc = ensureTopic(topic, queues, perm);
+        if (!existed) registerBrokerAll();
+        return tc;
+      },
+      topicConfig: (topic) => topicConfigs.get(topic),
+      putMessage: (msg, cb) => putAndWait(msg, (status, ar) => cb(status, ar)),
+      producerChannels: (group) => [...(producerGroups.get(group)?.values() ?? [])].map((ch) => ch.conn),
+      consumerIds: (group) => [...(groups.get(group)?.keys() ?? [])],
+      onShutdown: (l) => shutdownListeners.push(l),
+    };
+    const schedule = installScheduleService(runtime);
+    installSendBackProcessor(runtime);
+    const transactions = installTransactionService(runtime);
+    installRebalanceLockManager(runtime);
 
     // One process, two listening ports: HA connections go to the HA service (or, for the one this
     // slave dialled, its HA client), everything else to remoting.
@@ -737,7 +802,7 @@ export function broker(opts: BrokerOptions) {
       },
     };
     // The store rides along so the runner's omniscient drain check can read queue ends.
-    const handle: BrokerHandle = { store, ha: haService, haClient, shutdown, raft, isServingMaster: () => !isSlave && brokerId === 0 };
+    const handle: BrokerHandle = { store, ha: haService, haClient, shutdown, raft, schedule, transactions, isServingMaster: () => !isSlave && brokerId === 0 };
     return Object.assign(handlers, handle);
   };
 }

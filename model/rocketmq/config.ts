@@ -38,6 +38,15 @@ export const BrokerConfigSchema = z
     brokerPermission: z.number().int().min(0).max(7).default(6),
     /** ConsumerManager channel expiry (channelExpiredTimeout) */
     channelExpiredTimeout: z.number().int().min(1).default(120_000),
+    /** BrokerConfig.transactionTimeOut = 6 s: a half message younger than this is not checked yet. */
+    transactionTimeOut: z.number().int().min(0).default(6_000),
+    /** BrokerConfig.transactionCheckMax = 15: checks before a half message is given up (TRANS_CHECK_MAX_TIME_TOPIC). */
+    transactionCheckMax: z.number().int().min(1).default(15),
+    /**
+     * BrokerConfig.transactionCheckInterval: 60 s in 4.x–5.1, 30 s from 5.2
+     * (semantics §8). Absent: the version's default (see transactionCheckIntervalOf).
+     */
+    transactionCheckInterval: z.number().int().min(1).optional(),
   })
   .strict();
 export type BrokerConfig = z.infer<typeof BrokerConfigSchema>;
@@ -118,6 +127,14 @@ export const ConsumerConfigSchema = z
     pullTimeDelayMillsWhenException: z.number().int().min(0).default(3_000),
     /** RebalanceService: rocketmq.client.rebalance.waitInterval */
     rebalanceWaitInterval: z.number().int().min(1).default(20_000),
+    /**
+     * DefaultMQPushConsumer.maxReconsumeTimes = -1: 16 for concurrent
+     * consumption (SubscriptionGroupConfig.retryMaxTimes), Integer.MAX_VALUE
+     * for orderly consumption.
+     */
+    maxReconsumeTimes: z.number().int().min(-1).default(-1),
+    /** DefaultMQPushConsumer.suspendCurrentQueueTimeMillis = 1000: an orderly queue's pause after SUSPEND_CURRENT_QUEUE_A_MOMENT. */
+    suspendCurrentQueueTimeMillis: z.number().int().min(0).default(1_000),
   })
   .strict();
 export type ConsumerConfig = z.infer<typeof ConsumerConfigSchema>;
@@ -158,6 +175,11 @@ export interface DLedgerModeConfig {
   enableDLegerCommitLog: boolean;
   /** The group's DLedgerConfig (validated with the Raft schema's own cross-field checks). */
   raft: RaftConfig;
+}
+
+/** BrokerConfig.transactionCheckInterval's default per line: 60 s in 4.9.8, 30 s in 5.3.3 (semantics §8). */
+export function transactionCheckIntervalOf(cfg: { version: RocketMqVersion; broker: BrokerConfig }): number {
+  return cfg.broker.transactionCheckInterval ?? (cfg.version === "4.9.8" ? 60_000 : 30_000);
 }
 
 /** Everything a RocketMQ scenario's flat `config` may hold. */

@@ -151,6 +151,8 @@ export interface PullMessageRequestBody {
 }
 
 export interface PulledMessage {
+  /** The offset message id (store host + CommitLog offset), as MessageExt.getMsgId on the broker side. */
+  msgId: string;
   topic: string;
   queueId: number;
   queueOffset: number;
@@ -168,6 +170,64 @@ export interface PullMessageResponseBody {
   maxOffset: number;
   /** The broker id the consumer should pull from next (0: master). */
   suggestWhichBrokerId: number;
+}
+
+/** A queue as the wire names it (MessageQueue). */
+export interface WireMessageQueue {
+  topic: string;
+  brokerName: string;
+  queueId: number;
+}
+
+/**
+ * CONSUMER_SEND_MSG_BACK (ConsumerSendMsgBackRequestHeader), client → the
+ * queue's master: "consumption failed, redeliver later".
+ */
+export interface ConsumerSendMsgBackBody {
+  group: string;
+  /** The message's CommitLog offset on the receiving broker (MessageExt.commitLogOffset). */
+  offset: number;
+  /** 0: the broker uses 3 + reconsumeTimes; < 0: straight to the DLQ. */
+  delayLevel: number;
+  originMsgId: string;
+  originTopic: string;
+  /** The client's effective maxReconsumeTimes (16 unless the consumer overrides it). */
+  maxReconsumeTimes: number;
+}
+
+/** END_TRANSACTION (EndTransactionRequestHeader), producer → master, oneway. */
+export interface EndTransactionBody {
+  producerGroup: string;
+  /** The half message's ConsumeQueue offset in RMQ_SYS_TRANS_HALF_TOPIC. */
+  tranStateTableOffset: number;
+  /** The half message's CommitLog offset. */
+  commitLogOffset: number;
+  commitOrRollback: "COMMIT" | "ROLLBACK" | "UNKNOW";
+  fromTransactionCheck: boolean;
+  msgId: string;
+  transactionId: string;
+}
+
+/** CHECK_TRANSACTION_STATE (CheckTransactionStateRequestHeader + the half message), broker → producer, oneway. */
+export interface CheckTransactionStateBody {
+  tranStateTableOffset: number;
+  commitLogOffset: number;
+  msgId: string;
+  transactionId: string;
+  /** The half message as stored, properties included (REAL_TOPIC, TRANSACTION_CHECK_TIMES, ...). */
+  message: PulledMessage;
+}
+
+/** LOCK_BATCH_MQ / UNLOCK_BATCH_MQ (LockBatchRequestBody / UnlockBatchRequestBody). */
+export interface LockBatchBody {
+  consumerGroup: string;
+  clientId: string;
+  mqSet: WireMessageQueue[];
+}
+
+/** LOCK_BATCH_MQ's answer (LockBatchResponseBody): the queues this client now holds. */
+export interface LockBatchResponseBody {
+  lockOKMQSet: WireMessageQueue[];
 }
 
 /** GET_ALL_TOPIC_CONFIG's answer (TopicConfigSerializeWrapper), read by a slave's SlaveSynchronize. */

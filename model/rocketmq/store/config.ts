@@ -81,6 +81,8 @@ export const MessageStoreConfigSchema = z
     offsetCheckInSlave: z.boolean().default(false),
     /** MessageStoreConfig.messageDelayLevel: delay of each level, used to rewrite delayed messages and compute their delivery time. */
     messageDelayLevel: z.string().default("1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"),
+    /** MessageStoreConfig.flushDelayOffsetInterval = 10 s: how often ScheduleMessageService writes delayOffset.json. */
+    flushDelayOffsetInterval: z.number().int().min(1).default(10_000),
     /**
      * MessageStoreConfig.brokerRole = ASYNC_MASTER. The store needs it only to
      * refuse client puts on a SLAVE and to disable the transient store pool
