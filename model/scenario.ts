@@ -30,6 +30,50 @@ export const RocketMqClusterSchema = z
   })
   .strict();
 
+const Share = z.number().min(0).max(1);
+
+/**
+ * RocketMQ feature workload (scenario rocketmq-features): besides the plain
+ * sends, shares of each producer's messages are delayed, transactional,
+ * tagged or ordered, and some consumptions fail. Each message's fate (how
+ * often its consumption fails, its transaction's outcome) is drawn by the
+ * producer from the seed and travels in the message, so every consumer and
+ * every redelivery agrees on it.
+ */
+export const RocketMqFeaturesSchema = z
+  .object({
+    /** Share of sends with a delay level drawn from 1..maxDelayLevel. */
+    delayed: Share.default(0.1),
+    maxDelayLevel: z.number().int().min(1).max(18).default(4),
+    /** Share of sends that are transactional (half message, local transaction, END_TRANSACTION). */
+    transactional: Share.default(0.1),
+    /** Weights of the local transaction's outcome: commit, rollback, UNKNOW then a check answers commit / rollback, UNKNOW on every check. */
+    txnOutcomes: z
+      .object({ commit: z.number().min(0), rollback: z.number().min(0), checkCommit: z.number().min(0), checkRollback: z.number().min(0), neverResolved: z.number().min(0) })
+      .strict()
+      .default({ commit: 4, rollback: 2, checkCommit: 2, checkRollback: 1, neverResolved: 1 }),
+    /** Share of sends that go through a MessageQueueSelector (by order id) to the ordered topic, consumed orderly. */
+    ordered: Share.default(0.2),
+    orderedTopic: z.string().regex(/^[A-Za-z0-9_-]+$/).default("TopicOrder"),
+    /** Distinct order ids (the selector's argument). */
+    orderIds: z.number().int().min(1).max(10_000).default(16),
+    /** Tags drawn for the plain topic's messages. */
+    tags: z.array(z.string().regex(/^[A-Za-z0-9_-]+$/)).min(1).default(["TagA", "TagB", "TagC"]),
+    /** The tag-filtering consumer group's subscription ("TagA || TagB"). */
+    tagFilter: z.array(z.string().regex(/^[A-Za-z0-9_-]+$/)).min(1).default(["TagA"]),
+    /** Share of plain messages whose consumption fails at least once; each redelivery fails again with probability `refail`. */
+    consumeFailure: Share.default(0.05),
+    refail: Share.default(0.5),
+    /** Share of plain messages whose consumption always fails: 16 retries (about 4 h 46 m), then the DLQ. */
+    poison: Share.default(0.005),
+    /** Share of ordered messages whose first delivery answers SUSPEND_CURRENT_QUEUE_A_MOMENT (up to 3 times). */
+    orderlySuspend: Share.default(0.02),
+    /** An admin query by key every this many seconds, for the key of a message acknowledged earlier. */
+    lookupIntervalSeconds: z.number().min(0.1).max(3600).default(5),
+  })
+  .strict();
+export type RocketMqFeatures = z.infer<typeof RocketMqFeaturesSchema>;
+
 export const WorkloadSchema = z
   .object({
     topic: z.string().regex(/^[A-Za-z0-9_%|-]+$/).default("TopicTest"),
@@ -46,6 +90,8 @@ export const WorkloadSchema = z
     consumerGroup: z.string().default("mqsim_consumer"),
     /** How long the final drain may take after healing before it is a liveness failure. */
     drainTimeoutSeconds: z.number().min(1).max(86_400).default(180),
+    /** RocketMQ only: the feature mix (ordered, tagged, keyed, delayed, transactional, failing consumption). */
+    features: RocketMqFeaturesSchema.optional(),
   })
   .strict();
 export type Workload = z.infer<typeof WorkloadSchema>;
@@ -83,7 +129,10 @@ export const KafkaClusterSchema = z
   })
   .strict();
 
-export const KafkaScenarioSchema = z.object({ ...scenarioBase, system: z.literal("kafka"), cluster: KafkaClusterSchema }).strict();
+export const KafkaScenarioSchema = z
+  .object({ ...scenarioBase, system: z.literal("kafka"), cluster: KafkaClusterSchema })
+  .strict()
+  .refine((s) => s.workload.features === undefined, { message: "workload.features is RocketMQ's feature mix; Kafka scenarios take none", path: ["workload", "features"] });
 
 export const ScenarioSchema = z.discriminatedUnion("system", [RocketMqScenarioSchema, KafkaScenarioSchema]);
 

@@ -30,9 +30,10 @@ import type { BrokerPutStatus, BrokerRuntime } from "./broker-runtime.js";
 import type { RaftConfig } from "../raft/config.js";
 import type { AppendCode, Entry } from "../raft/core.js";
 import { startRaftNode, type RaftNode } from "../raft/node.js";
-import { installScheduleService, type ScheduleServiceHandle } from "./schedule.js";
-import { installSendBackProcessor } from "./sendback.js";
-import { installTransactionService, type TransactionServiceHandle } from "./transaction.js";
+import { DELAY_OFFSET_FILE, installScheduleService, type ScheduleServiceHandle } from "./schedule.js";
+import { SCHEDULE_TOPIC } from "./store/codec.js";
+import { installSendBackProcessor, retryTopicOf } from "./sendback.js";
+import { installTransactionService, prepareHalfMessage, PROPERTY_TRANSACTION_PREPARED, type TransactionServiceHandle } from "./transaction.js";
 import { installRebalanceLockManager } from "./lock-manager.js";
 
 export interface BrokerOptions {
@@ -250,6 +251,8 @@ export function broker(opts: BrokerOptions) {
       return tc;
     };
     if (cfg.broker.autoCreateTopicEnable) ensureTopic(TBW102, cfg.broker.defaultTopicQueueNums);
+    // TopicConfigManager creates SCHEDULE_TOPIC_XXXX (SCHEDULE_TOPIC_QUEUE_NUM = 18 queues) with the system topics.
+    ensureTopic(SCHEDULE_TOPIC, 18);
     for (const t of opts.topics) ensureTopic(t.topic, t.queues);
 
     // ---- consumer offsets (ConsumerOffsetManager) ----
@@ -484,7 +487,10 @@ export function broker(opts: BrokerOptions) {
         reconsumeTimes: body.reconsumeTimes,
         sysFlag: body.sysFlag,
       };
-      putAndWait(msg, (status, ar, remark) => {
+      // SendMessageProcessor: a message whose TRAN_MSG parses as true is stored as a half message instead.
+      const tranMsg = body.properties[PROPERTY_TRANSACTION_PREPARED];
+      const toStore = tranMsg !== undefined && tranMsg.toLowerCase() === "true" ? prepareHalfMessage(msg, cfg.version) : msg;
+      putAndWait(toStore, (status, ar, remark) => {
         // Stored (whatever the waits said): the answer carries where; otherwise no body.
         const out: SendMessageResponseBody | null = ar === null ? null : { msgId: ar.msgId, queueId: body.queueId, queueOffset: ar.queueOffset };
         remoting.reply(conn, req, sendResponseCode(status), out, remark ?? status);
@@ -644,6 +650,12 @@ export function broker(opts: BrokerOptions) {
         members.set(hb.clientId, { clientId: hb.clientId, conn, lastUpdateUs: ctx.now });
       }
       for (const g of hb.consumerGroups) {
+        // ClientManageProcessor.heartBeat → createTopicInSendMessageBackMethod(%RETRY%group, 1 queue, read | write).
+        const retry = retryTopicOf(g.group);
+        if (!isSlave && !topicConfigs.has(retry)) {
+          ensureTopic(retry, 1, PERM_READ | PERM_WRITE);
+          registerBrokerAll();
+        }
         let members = groups.get(g.group);
         if (members === undefined) {
           members = new Map();
@@ -679,6 +691,10 @@ export function broker(opts: BrokerOptions) {
       const out: AllTopicConfigBody = { topicConfigs: [...topicConfigs.values()].map((tc) => ({ ...tc })) };
       return response(ResponseCode.SUCCESS, out, req);
     });
+    remoting.registerProcessor(RequestCode.GET_ALL_DELAY_OFFSET, (req) => {
+      const table = readConfigFile<unknown>(ctx.disk, DELAY_OFFSET_FILE);
+      return table === null || table === undefined ? response(ResponseCode.SYSTEM_ERROR, null, req, "no delay offset file") : response(ResponseCode.SUCCESS, table, req);
+    });
     remoting.registerProcessor(RequestCode.GET_ALL_CONSUMER_OFFSET, (req) => {
       const out: AllConsumerOffsetBody = { offsetTable: offsetTableSnapshot() };
       return response(ResponseCode.SUCCESS, out, req);
@@ -712,6 +728,11 @@ export function broker(opts: BrokerOptions) {
             const table = (resp!.body as AllConsumerOffsetBody).offsetTable;
             for (const [k, qs] of Object.entries(table)) offsetTable.set(k, new Map(Object.entries(qs).map(([q, o]) => [Number(q), o])));
             persistOffsets();
+          });
+          // syncDelayOffset: the master's delayOffset.json, read by the schedule service when this node is promoted.
+          remoting.invoke(master, RequestCode.GET_ALL_DELAY_OFFSET, {}, SLAVE_SYNC_TIMEOUT_MS, (resp, err) => {
+            if (err !== null || resp!.code !== ResponseCode.SUCCESS || resp!.body === null) return;
+            writeConfigFile(ctx.disk, DELAY_OFFSET_FILE, resp!.body);
           });
         }
         ctx.after(SLAVE_SYNC_PERIOD_US, syncAll);

@@ -35,6 +35,8 @@ export class ClientInstance {
   readonly producerGroups = new Set<string>();
   readonly consumerGroups = new Map<string, string[]>();
   private readonly routeListeners: Array<(topic: string) => void> = [];
+  /** One process may host several consumers (one per group): the broker's notification is handed to each. */
+  private readonly consumerIdsListeners: Array<(group: string) => void> = [];
 
   constructor(
     readonly ctx: NodeContext,
@@ -45,6 +47,16 @@ export class ClientInstance {
     this.remoting = new Remoting(ctx);
     // NettyRemotingClient starts from a random NameServer and sticks to it until it fails.
     this.namesrvIndex = ctx.rng.int(0, Math.max(0, nameServers.length - 1));
+    this.remoting.registerProcessor(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, (req) => {
+      const group = (req.body as { group: string }).group;
+      for (const l of this.consumerIdsListeners) l(group);
+      return null;
+    });
+  }
+
+  /** ClientRemotingProcessor.notifyConsumerIdsChanged: the broker says a group's membership changed. */
+  onConsumerIdsChanged(listener: (group: string) => void): void {
+    this.consumerIdsListeners.push(listener);
   }
 
   onRouteChanged(listener: (topic: string) => void): void {

@@ -12,6 +12,9 @@ import { nameServer } from "./namesrv.js";
 import { Producer, type SendOutcome } from "./producer.js";
 import type { MessageStore } from "./store/message-store.js";
 import { dledgerEntryValue } from "./broker.js";
+import { featureConsumerProcess, featureProducerProcess, type FeatureHost } from "./features.js";
+import type { LocalTransactionState } from "./transaction-producer.js";
+import { RETRY_TOPIC_PREFIX, DLQ_TOPIC_PREFIX } from "../../invariants/index.js";
 import type { Entry } from "../raft/core.js";
 import type { RaftNode } from "../raft/node.js";
 import type { LogEntry } from "../../invariants/index.js";
@@ -82,6 +85,8 @@ export class RocketMqCluster implements ClusterModel {
   readonly config: RocketMqConfig;
   readonly topology: RocketMqTopology;
   private readonly consumers: PushConsumer[] = [];
+  /** Feature workload: every consumer with the topics it must read to their ends before the drain converges. */
+  private readonly featureConsumers: Array<{ consumer: PushConsumer; topics: readonly string[] }> = [];
   /** Promotions per broker group: the operator's epoch, reported as the `leader` observation's term. */
   private readonly epochs = new Map<string, number>();
   private inFlightSends = 0;
@@ -159,7 +164,7 @@ export class RocketMqCluster implements ClusterModel {
       brokerId: probe.brokerId,
       nameServers: this.topology.nameServers,
       config,
-      topics: [{ topic: this.scenario.workload.topic, queues: this.scenario.workload.queues }],
+      topics: this.workloadTopics(),
       masterAddress: () => this.masterNode(probe.brokerName),
     })(ctx);
     probe.store = handlers.store;
@@ -179,7 +184,7 @@ export class RocketMqCluster implements ClusterModel {
       brokerId: probe.selfIndex + 1,
       nameServers: this.topology.nameServers,
       config: this.config,
-      topics: [{ topic: this.scenario.workload.topic, queues: this.scenario.workload.queues }],
+      topics: this.workloadTopics(),
       dledger: {
         group: probe.brokerName,
         peers: peers.map((p) => p.node),
@@ -191,6 +196,14 @@ export class RocketMqCluster implements ClusterModel {
     probe.store = handlers.store;
     probe.handle = handlers;
     return handlers;
+  }
+
+  /** Topics the operator creates before the run: the workload's, and the ordered topic of the feature mix. */
+  private workloadTopics(): Array<{ topic: string; queues: number }> {
+    const w = this.scenario.workload;
+    const out = [{ topic: w.topic, queues: w.queues }];
+    if (w.features !== undefined) out.push({ topic: w.features.orderedTopic, queues: w.queues });
+    return out;
   }
 
   /** Wires a DLedger peer's listeners to observations (the Raft harness's mapping: DLedger index, exclusive commit point). */
@@ -359,23 +372,38 @@ export class RocketMqCluster implements ClusterModel {
    */
   isDrained(): boolean {
     if (this.inFlightSends > 0) return false;
-    const consumed = new Map<string, number>();
-    for (const c of this.consumers) {
-      for (const [k, off] of c.consumedOffsets()) consumed.set(k, Math.max(consumed.get(k) ?? 0, off));
-    }
-    const topic = this.scenario.workload.topic;
     if (this.dledger && !this.dledgerConverged()) return false;
+    const w = this.scenario.workload;
+    // (consumers, topic) pairs: each topic read to its end by at least one of those consumers.
+    const reads: Array<{ consumers: readonly PushConsumer[]; topic: string }> = [];
+    if (w.features === undefined) reads.push({ consumers: this.consumers, topic: w.topic });
+    else {
+      const byGroup = new Map<string, { consumers: PushConsumer[]; topics: readonly string[] }>();
+      for (const { consumer, topics } of this.featureConsumers) {
+        const g = byGroup.get(consumer.group);
+        if (g === undefined) byGroup.set(consumer.group, { consumers: [consumer], topics });
+        else g.consumers.push(consumer);
+      }
+      for (const g of byGroup.values()) for (const topic of g.topics) reads.push({ consumers: g.consumers, topic });
+    }
     for (const b of this.topology.brokers) {
       if (this.dledger ? b.handle?.isServingMaster() !== true : b.brokerId !== 0) continue;
       const node = this.world.node(b.node);
-      if (!node.up || b.store === null) return false;
+      if (!node.up || b.store === null || b.handle === null) return false;
       // A message appended but not yet dispatched (the dispatcher runs 1 ms later) is not in the queue ends yet.
       if (b.store.getReputFromOffset() < b.store.getMaxPhyOffset()) return false;
-      for (let q = 0; q < this.scenario.workload.queues; q++) {
-        const max = b.store.getMaxOffsetInQueue(topic, q);
-        if (max === 0) continue;
-        const key = queueKey({ topic, brokerName: b.brokerName, queueId: q });
-        if ((consumed.get(key) ?? -1) < max) return false;
+      // Delayed messages and retries still waiting, and transactions not yet resolved, will produce more.
+      if (b.handle.schedule.pending() > 0 || b.handle.transactions.pendingHalf() > 0) return false;
+      for (const r of reads) {
+        const queues = r.topic.startsWith(RETRY_TOPIC_PREFIX) || r.topic.startsWith(DLQ_TOPIC_PREFIX) ? 1 : w.queues;
+        for (let q = 0; q < queues; q++) {
+          const max = b.store.getMaxOffsetInQueue(r.topic, q);
+          if (max === 0) continue;
+          const key = queueKey({ topic: r.topic, brokerName: b.brokerName, queueId: q });
+          let consumed = -1;
+          for (const c of r.consumers) consumed = Math.max(consumed, c.consumedOffsets().get(key) ?? -1);
+          if (consumed < max) return false;
+        }
       }
     }
     return this.topology.consumers.length > 0 || this.inFlightSends === 0;
@@ -418,8 +446,29 @@ export class RocketMqCluster implements ClusterModel {
 
   // ---- processes ----------------------------------------------------------------
 
+  /** The feature workload's application transaction table, shared by the group's producers. */
+  private readonly txnDecisions = new Map<string, LocalTransactionState>();
+
+  /** What the feature workload reads and reports back. */
+  private featureHost(): FeatureHost {
+    const w = this.scenario.workload;
+    return {
+      history: this.history,
+      config: this.config,
+      workload: w,
+      features: w.features!,
+      nameServers: this.topology.nameServers,
+      workloadOver: () => this.workloadOver,
+      sendStarted: () => void this.inFlightSends++,
+      sendFinished: () => void this.inFlightSends--,
+      registerConsumer: (consumer, topics) => void this.featureConsumers.push({ consumer, topics }),
+      txnDecisions: this.txnDecisions,
+    };
+  }
+
   private producerProcess(ctx: NodeContext): ProcessHandlers {
     const w = this.scenario.workload;
+    if (w.features !== undefined) return featureProducerProcess(this.featureHost(), ctx);
     const client = new ClientInstance(ctx, this.config.client, this.topology.nameServers, `${ctx.name}@${ctx.incarnation}`);
     const producer = new Producer(client, this.config.producer, this.config.version, w.producerGroup);
     client.start();
@@ -472,9 +521,10 @@ export class RocketMqCluster implements ClusterModel {
 
   private consumerProcess(ctx: NodeContext): ProcessHandlers {
     const w = this.scenario.workload;
+    if (w.features !== undefined) return featureConsumerProcess(this.featureHost(), ctx);
     const client = new ClientInstance(ctx, this.config.client, this.topology.nameServers, `${ctx.name}@${ctx.incarnation}`);
     const process = this.history.newProcess();
-    const consumer = new PushConsumer(client, this.config.consumer, w.consumerGroup, "*", {
+    const consumer = new PushConsumer(client, this.config.consumer, w.consumerGroup, {
       consume: (batch) => {
         const key = queueKey(batch.mq);
         const reads = batch.messages.map((m) => ({ key, offset: m.queueOffset, value: asciiString(m.body) }));
@@ -484,7 +534,7 @@ export class RocketMqCluster implements ClusterModel {
         ctx.emit("op.poll", { process, key, offsets: [reads[0]!.offset, reads[reads.length - 1]!.offset], n: reads.length });
       },
     });
-    consumer.subscribe(w.topic);
+    consumer.subscribe(w.topic, "*");
     client.start();
     consumer.start();
     this.consumers.push(consumer);

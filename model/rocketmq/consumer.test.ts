@@ -1,6 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { allocateAveragely } from "./consumer.js";
-import type { MessageQueue } from "./client.js";
+import type { TraceEvent } from "../../sim/kernel.js";
+import type { Connection } from "../../sim/network.js";
+import { World } from "../../sim/world.js";
+import { broker } from "./broker.js";
+import { ClientInstance, queueKey, type MessageQueue } from "./client.js";
+import { parseRocketMqConfig } from "./config.js";
+import { allocateAveragely, PushConsumer, type ConsumeConcurrentlyStatus, type ConsumedBatch } from "./consumer.js";
+import { nameServer } from "./namesrv.js";
+import { RequestCode, ResponseCode, type ConsumerSendMsgBackBody, type PullMessageRequestBody, type RemotingRequest, type SendMessageRequestBody } from "./protocol.js";
+import { Remoting, response } from "./remoting.js";
 
 const queues = (n: number, broker = "broker-a"): MessageQueue[] => Array.from({ length: n }, (_, i) => ({ topic: "T", brokerName: broker, queueId: i }));
 const ids = (mqs: MessageQueue[]) => mqs.map((q) => `${q.brokerName}#${q.queueId}`);
@@ -25,5 +33,265 @@ describe("AllocateMessageQueueAveragely", () => {
 
   it("gives nothing to a client that is not in the list", () => {
     expect(allocateAveragely(queues(4), ["c1"], "c9")).toEqual([]);
+  });
+});
+
+// ---- a small world: one NameServer, one master, a bare sender, push consumers ----
+
+const S = 1_000_000;
+
+interface Call {
+  timeUs: number;
+  consumer: string;
+  mq: string;
+  offsets: number[];
+  topics: string[];
+  reconsumeTimes: number[];
+}
+
+interface Received {
+  timeUs: number;
+  from: string;
+  code: number;
+  body: unknown;
+}
+
+/** What the broker does with a request before its own processors see it. */
+type Intercept = (req: RemotingRequest, from: string) => "pass" | "drop" | { code: number };
+
+interface RigOptions {
+  consumers: string[];
+  /** Consumer name → the listener's answer for a batch (undefined: all CONSUME_SUCCESS). */
+  answer?: (consumer: string, batch: ConsumedBatch) => ConsumeConcurrentlyStatus[] | void;
+  subscriptions?: Record<string, string[] | "*">;
+  config?: Record<string, unknown>;
+  topics?: Array<{ topic: string; queues: number }>;
+  intercept?: Intercept;
+}
+
+function rig(opts: RigOptions) {
+  const world = new World({ seed: 11 });
+  const cfg = parseRocketMqConfig({ consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET", ...opts.config });
+  const events: TraceEvent[] = [];
+  const calls: Call[] = [];
+  const received: Received[] = [];
+  const consumers = new Map<string, PushConsumer>();
+  world.sim.onTrace((e) => events.push(e));
+  world.addNode("ns", nameServer({ version: "4.9.8" }));
+  world.addNode("broker-a", (ctx) => {
+    const h = broker({ brokerName: "broker-a", brokerId: 0, nameServers: ["ns"], config: cfg, topics: opts.topics ?? [{ topic: "T", queues: 1 }] })(ctx);
+    const inner = h.onMessage;
+    h.onMessage = (conn: Connection, payload: unknown) => {
+      const req = payload as RemotingRequest;
+      if (req.type !== "req" || req.code === RequestCode.HEART_BEAT) return inner(conn, payload);
+      const from = conn.peerOf(ctx.node).name;
+      received.push({ timeUs: ctx.now, from, code: req.code, body: req.body });
+      const verdict = opts.intercept?.(req, from) ?? "pass";
+      if (verdict === "pass") inner(conn, payload);
+      else if (verdict !== "drop") ctx.send(conn, response(verdict.code, null, req));
+    };
+    return h;
+  });
+  let sender!: Remoting;
+  world.addNode(
+    "p",
+    (ctx) => {
+      sender = new Remoting(ctx);
+      return sender.handlers();
+    },
+    { kind: "client" },
+  );
+  for (const name of opts.consumers) {
+    world.addNode(
+      name,
+      (ctx) => {
+        const client = new ClientInstance(ctx, cfg.client, ["ns"], `${name}@${ctx.incarnation}`);
+        const consumer = new PushConsumer(client, cfg.consumer, "G", {
+          consume: (batch) => {
+            calls.push({
+              timeUs: ctx.now,
+              consumer: name,
+              mq: queueKey(batch.mq),
+              offsets: batch.messages.map((m) => m.queueOffset),
+              topics: batch.messages.map((m) => m.topic),
+              reconsumeTimes: batch.messages.map((m) => m.reconsumeTimes),
+            });
+            return opts.answer?.(name, batch);
+          },
+        });
+        for (const [topic, tags] of Object.entries(opts.subscriptions ?? { T: "*" })) consumer.subscribe(topic, tags);
+        client.start();
+        consumer.start();
+        consumers.set(name, consumer);
+        return client.remoting.handlers();
+      },
+      { kind: "client" },
+    );
+  }
+  world.startAll();
+  let seq = 0;
+  return {
+    world,
+    events,
+    calls,
+    received,
+    consumer: (name: string) => consumers.get(name)!,
+    runUntil: (us: number) => world.sim.run({ untilUs: us }),
+    at: (us: number, fn: () => void) => world.sim.schedule(us, fn),
+    /** SEND_MESSAGE_V2 straight to a queue at `us`. */
+    sendAt(us: number, value: string, o: { topic?: string; queueId?: number; properties?: Record<string, string> } = {}): void {
+      world.sim.schedule(us, () => {
+        const body: SendMessageRequestBody = {
+          producerGroup: "PG",
+          topic: o.topic ?? "T",
+          queueId: o.queueId ?? 0,
+          defaultTopicQueueNums: 4,
+          body: new TextEncoder().encode(value),
+          properties: { UNIQ_KEY: `u-${value}`, KEYS: value, ...o.properties },
+          bornTimestampMs: 0,
+          bornHost: "p",
+          flag: 0,
+          reconsumeTimes: 0,
+          sysFlag: 0,
+        };
+        sender.invoke("broker-a", RequestCode.SEND_MESSAGE_V2, body, 3_000, (resp) => expect(resp?.code).toBe(ResponseCode.SUCCESS));
+        seq++;
+      });
+    },
+    sent: () => seq,
+  };
+}
+
+const sendBacks = (r: { received: Received[] }) => r.received.filter((q) => q.code === RequestCode.CONSUMER_SEND_MSG_BACK);
+const committed = (r: { received: Received[] }, topic = "T") =>
+  r.received.filter((q) => q.code === RequestCode.UPDATE_CONSUMER_OFFSET && (q.body as { topic: string }).topic === topic).map((q) => ({ timeUs: q.timeUs, offset: (q.body as { commitOffset: number }).commitOffset }));
+
+describe("concurrent consumption: RECONSUME_LATER (ConsumeMessageConcurrentlyService)", () => {
+  it("sends the failed message back with CONSUMER_SEND_MSG_BACK to the queue's master, and commits past it once the broker took it", () => {
+    let physicalOffsetV1 = -1;
+    const r = rig({
+      consumers: ["c1"],
+      answer: (_c, batch) =>
+        batch.messages.map((m) => {
+          if (m.queueOffset !== 1 || m.reconsumeTimes > 0) return "CONSUME_SUCCESS";
+          physicalOffsetV1 = m.physicalOffset;
+          return "RECONSUME_LATER";
+        }),
+      intercept: (req) => (req.code === RequestCode.CONSUMER_SEND_MSG_BACK ? { code: ResponseCode.SUCCESS } : "pass"),
+    });
+    for (let i = 0; i < 3; i++) r.sendAt(5 * S + i * 1000, `v${i}`);
+    r.runUntil(20 * S);
+    const consumed = r.calls.flatMap((c) => c.offsets);
+    expect(consumed).toEqual([0, 1, 2]);
+    const backs = sendBacks(r);
+    expect(backs).toHaveLength(1);
+    expect(backs[0]!.from).toBe("c1");
+    // offset is the message's CommitLog offset (the broker finds the message by it), not its queue offset.
+    expect(physicalOffsetV1).toBeGreaterThan(0);
+    const body: ConsumerSendMsgBackBody = { group: "G", offset: physicalOffsetV1, delayLevel: 0, originMsgId: "u-v1", originTopic: "T", maxReconsumeTimes: 16 };
+    expect(backs[0]!.body).toEqual(body);
+    const traced = r.events.filter((e) => e.kind === "consumer.sendBack");
+    expect(traced.map((e) => e.details)).toEqual([{ group: "G", mq: "T@broker-a#0", offset: 1, reconsumeTimes: 0, delayLevel: 0, ok: true }]);
+    expect(r.consumer("c1").consumedOffsets().get("T@broker-a#0")).toBe(3);
+    expect(committed(r).at(-1)?.offset).toBe(3);
+  });
+
+  it("carries the consumer's own maxReconsumeTimes, and the retried message's CommitLog offset", () => {
+    const seen = new Map<number, number>();
+    const r = rig({
+      consumers: ["c1"],
+      config: { maxReconsumeTimes: 3 },
+      answer: (_c, batch) => batch.messages.map((m) => (seen.set(m.queueOffset, m.physicalOffset), "RECONSUME_LATER" as const)),
+      intercept: (req) => (req.code === RequestCode.CONSUMER_SEND_MSG_BACK ? { code: ResponseCode.SUCCESS } : "pass"),
+    });
+    r.sendAt(5 * S, "v0");
+    r.sendAt(5 * S + 1000, "v1");
+    r.runUntil(20 * S);
+    const bodies = sendBacks(r).map((q) => q.body as ConsumerSendMsgBackBody);
+    expect(bodies.map((b) => [b.offset, b.maxReconsumeTimes, b.originMsgId])).toEqual([
+      [seen.get(0), 3, "u-v0"],
+      [seen.get(1), 3, "u-v1"],
+    ]);
+  });
+
+  it("re-consumes a message locally 5 s after its send-back failed, one reconsume more, holding the committed offset back", () => {
+    let backs = 0;
+    const r = rig({
+      consumers: ["c1"],
+      answer: (_c, batch) => batch.messages.map((m) => (m.queueOffset === 1 && m.reconsumeTimes < 2 ? "RECONSUME_LATER" : "CONSUME_SUCCESS")),
+      // The first send-back is refused, the second one times out (5 s), then the message succeeds here.
+      intercept: (req) => (req.code !== RequestCode.CONSUMER_SEND_MSG_BACK ? "pass" : ++backs === 1 ? { code: ResponseCode.SYSTEM_ERROR } : "drop"),
+    });
+    for (let i = 0; i < 3; i++) r.sendAt(5 * S + i * 1000, `v${i}`);
+    r.sendAt(12 * S, "v3");
+    r.runUntil(40 * S);
+    const forV1 = r.calls.filter((c) => c.offsets.includes(1));
+    expect(forV1).toHaveLength(3);
+    expect(forV1[0]!.reconsumeTimes[forV1[0]!.offsets.indexOf(1)]).toBe(0);
+    // Re-consumed alone, from the queue it was pulled from.
+    expect(forV1.slice(1).map((c) => [c.offsets, c.reconsumeTimes, c.mq])).toEqual([
+      [[1], [1], "T@broker-a#0"],
+      [[1], [2], "T@broker-a#0"],
+    ]);
+    const results = r.events.filter((e) => e.kind === "consumer.sendBack");
+    expect(results.map((e) => [e.details!.ok, e.details!.error])).toEqual([
+      [false, "SYSTEM_ERROR"],
+      [false, "timeout"],
+    ]);
+    // submitConsumeRequestLater: exactly 5 s after each failure.
+    expect(forV1[1]!.timeUs - results[0]!.timeUs).toBe(5 * S);
+    expect(forV1[2]!.timeUs - results[1]!.timeUs).toBe(5 * S);
+    // The timeout is the send-back's own 5 s.
+    expect(results[1]!.timeUs - forV1[1]!.timeUs).toBeGreaterThanOrEqual(5 * S);
+    // Meanwhile v2 and v3 were consumed, but every commit stayed at the message in flight.
+    expect(r.calls.flatMap((c) => c.offsets).filter((o) => o !== 1)).toEqual([0, 2, 3]);
+    expect(r.calls.find((c) => c.offsets.includes(3))!.timeUs).toBeLessThan(forV1[2]!.timeUs);
+    const during = committed(r).filter((c) => c.timeUs > forV1[0]!.timeUs && c.timeUs < forV1[2]!.timeUs);
+    expect(during.length).toBeGreaterThan(2);
+    expect(during.every((c) => c.offset === 1)).toBe(true);
+    expect(committed(r).at(-1)?.offset).toBe(4);
+    expect(r.consumer("c1").consumedOffsets().get("T@broker-a#0")).toBe(4);
+  });
+
+  it("consumes the group's retry topic without being asked, giving its messages their original topic back", () => {
+    const r = rig({ consumers: ["c1"], topics: [{ topic: "T", queues: 1 }, { topic: "%RETRY%G", queues: 1 }] });
+    r.sendAt(5 * S, "r0", { topic: "%RETRY%G", properties: { RETRY_TOPIC: "T" } });
+    r.sendAt(5 * S, "t0");
+    r.runUntil(15 * S);
+    const byMq = new Map(r.calls.map((c) => [c.mq, c.topics]));
+    expect(byMq.get("%RETRY%G@broker-a#0")).toEqual(["T"]);
+    expect(byMq.get("T@broker-a#0")).toEqual(["T"]);
+    const pullTopics = new Set(r.received.filter((q) => q.code === RequestCode.PULL_MESSAGE).map((q) => (q.body as PullMessageRequestBody).topic));
+    expect([...pullTopics].sort()).toEqual(["%RETRY%G", "T"]);
+  });
+
+  it("filters by tag per topic: on the broker by the subscription it pulls with, and again by string", () => {
+    const r = rig({ consumers: ["c1"], subscriptions: { T: ["A"] } });
+    r.sendAt(5 * S, "a0", { properties: { TAGS: "A" } });
+    r.sendAt(5 * S + 1000, "b0", { properties: { TAGS: "B" } });
+    r.sendAt(5 * S + 2000, "a1", { properties: { TAGS: "A" } });
+    r.runUntil(15 * S);
+    expect(r.calls.flatMap((c) => c.offsets)).toEqual([0, 2]);
+    const pulls = r.received.filter((q) => q.code === RequestCode.PULL_MESSAGE).map((q) => q.body as PullMessageRequestBody);
+    expect(pulls.find((p) => p.topic === "T")?.subscription).toEqual(["A"]);
+    expect(r.consumer("c1").consumedOffsets().get("T@broker-a#0")).toBe(3);
+  });
+});
+
+describe("concurrent consumption end to end with the broker's send-back", () => {
+  it("a RECONSUME_LATER message comes back through %RETRY%G with its original topic, one reconsume more", () => {
+    const r = rig({
+      consumers: ["c1"],
+      answer: (_c, batch) => batch.messages.map((m) => (m.reconsumeTimes === 0 && m.queueOffset === 0 && batch.mq.topic === "T" ? "RECONSUME_LATER" : "CONSUME_SUCCESS")),
+    });
+    r.sendAt(5 * S, "v0");
+    r.runUntil(60 * S);
+    expect(r.events.filter((e) => e.kind === "consumer.sendBack").map((e) => e.details!.ok)).toEqual([true]);
+    const again = r.calls.filter((c) => c.mq === "%RETRY%G@broker-a#0");
+    expect(again.map((c) => [c.topics, c.reconsumeTimes])).toEqual([[["T"], [1]]]);
+    // Delay level 3 + 0 = 10 s at the earliest; the retry topic's route is found at a rebalance.
+    expect(again[0]!.timeUs - r.calls[0]!.timeUs).toBeGreaterThanOrEqual(10 * S);
+    expect(r.consumer("c1").consumedOffsets().get("%RETRY%G@broker-a#0")).toBe(1);
+    expect(r.consumer("c1").consumedOffsets().get("T@broker-a#0")).toBe(1);
   });
 });

@@ -491,6 +491,6 @@ describe("reads from a slave (PullMessageProcessor) and SlaveSynchronize", () =>
     expect(after.body).toEqual({ offset: 4 });
     const topics = p.invokeAt(16 * S, "s", RequestCode.GET_ALL_TOPIC_CONFIG, {});
     p.runUntil(17 * S);
-    expect((topics.body as { topicConfigs: Array<{ topicName: string }> }).topicConfigs.map((t) => t.topicName).sort()).toEqual(["TBW102", "TopicTest"]);
+    expect((topics.body as { topicConfigs: Array<{ topicName: string }> }).topicConfigs.map((t) => t.topicName).sort()).toEqual(["SCHEDULE_TOPIC_XXXX", "TBW102", "TopicTest"]);
   });
 });

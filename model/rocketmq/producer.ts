@@ -2,6 +2,8 @@ import type { ProducerConfig, RocketMqVersion } from "./config.js";
 import { queueKey, type ClientInstance, type MessageQueue } from "./client.js";
 import { RequestCode, ResponseCode, responseCodeName, type SendMessageRequestBody, type SendMessageResponseBody } from "./protocol.js";
 import type { RemotingError } from "./remoting.js";
+import { TRANSACTION_PREPARED_TYPE } from "./store/codec.js";
+import { PROPERTY_TRANSACTION_PREPARED } from "./transaction.js";
 
 export type SendStatus = "SEND_OK" | "FLUSH_DISK_TIMEOUT" | "FLUSH_SLAVE_TIMEOUT" | "SLAVE_NOT_AVAILABLE";
 
@@ -23,6 +25,8 @@ export interface OutgoingMessage {
   topic: string;
   body: Uint8Array;
   properties: Record<string, string>;
+  /** MessageSysFlag bits the caller sets itself; TRAN_MSG=true adds TRANSACTION_PREPARED_TYPE on its own. */
+  sysFlag?: number;
 }
 
 /** Broker codes a sync send retries (DefaultMQProducer.retryResponseCodes). */
@@ -147,8 +151,26 @@ export class Producer {
     });
   }
 
+  /**
+   * A synchronous send that also hands back the last SendResult a broker
+   * returned, whatever its status: sendDefaultImpl returns a non-SEND_OK
+   * result to its caller (it is not an exception), and
+   * sendMessageInTransaction needs it to end the transaction. `last` is
+   * null when every attempt ended in an exception.
+   */
+  sendSyncWithResult(msg: OutgoingMessage, cb: (outcome: SendOutcome, last: SendResult | null) => void): void {
+    this.sendImpl(msg, 1 + this.cfg.retryTimesWhenSendFailed, false, cb);
+  }
+
   private send(msg: OutgoingMessage, timesTotal: number, asyncMode: boolean, cb: (outcome: SendOutcome) => void): void {
+    this.sendImpl(msg, timesTotal, asyncMode, (outcome) => cb(outcome));
+  }
+
+  private sendImpl(msg: OutgoingMessage, timesTotal: number, asyncMode: boolean, done: (outcome: SendOutcome, last: SendResult | null) => void): void {
     const ctx = this.client.ctx;
+    /** The last result a broker returned (any status): what sendDefaultImpl returns after its loop. */
+    let lastResult: SendResult | null = null;
+    const cb = (outcome: SendOutcome): void => done(outcome, lastResult);
     const begin = ctx.now;
     this.withRoute(msg.topic, (queues) => {
       if (queues.length === 0) {
@@ -178,6 +200,7 @@ export class Producer {
         this.attempt(msg, mq, this.cfg.sendMsgTimeout - costMs, (r) => {
           const latencyMs = (ctx.now - attemptStart) / 1000;
           if (r.kind === "result") {
+            lastResult = r.result;
             this.updateFaultItem(mq.brokerName, latencyMs, false);
             if (r.result.status !== "SEND_OK" && this.cfg.retryAnotherBrokerWhenNotStoreOK && !asyncMode) {
               maybeStored = true;
@@ -212,8 +235,15 @@ export class Producer {
       bornHost: this.client.ctx.name,
       flag: 0,
       reconsumeTimes,
-      sysFlag: 0,
+      sysFlag: this.sysFlagOf(msg),
     };
+  }
+
+  /** sendKernelImpl: a message whose TRAN_MSG property parses as true is sent as a prepared (half) message. */
+  private sysFlagOf(msg: OutgoingMessage): number {
+    const tranMsg = msg.properties[PROPERTY_TRANSACTION_PREPARED];
+    const prepared = tranMsg !== undefined && tranMsg.toLowerCase() === "true";
+    return (msg.sysFlag ?? 0) | (prepared ? TRANSACTION_PREPARED_TYPE : 0);
   }
 
   /** sendKernelImpl: one request to the queue's master, mapped to a result or an exception. */
