@@ -17,6 +17,10 @@ export interface CorpusCase {
   durationSeconds: number;
   /** Changes to the scenario, as `--set` would make them. */
   set?: Record<string, string | number | boolean>;
+  /** Messages per second per producer (default 5, which keeps the files small). */
+  rate?: number;
+  /** Producers, when not the scenario's. */
+  producers?: number;
   /** Scenario changes outside `config`, e.g. a stricter expect list. */
   expect?: string[];
   plan: FaultPlan;
@@ -60,5 +64,79 @@ export const CORPUS: CorpusCase[] = [
     verdict: "pass",
     anomalies: [],
     why: "A crashed master refuses connections; producers retry on the other broker group and nothing is lost.",
+  },
+  // DLedger's variants, each on a plan a plain seeded sweep found (--faults mixed --max-concurrent-faults 2), shrunk
+  // by `mqsim shrink`, and the same plan with the fix in place.
+  {
+    name: "dledger-vote-in-memory",
+    scenario: "rocketmq-dledger",
+    seed: 34,
+    durationSeconds: 120,
+    rate: 1.25,
+    producers: 1,
+    set: { "dledger.persistVote": "none", "dledger.fsyncBeforeAck": true },
+    plan: [{ atMs: 86_397, kind: "process-crash", durationMs: 10_390, targets: ["@random"] }, { atMs: 97_990, kind: "power-loss", durationMs: 21_849, targets: ["@random"] }, { atMs: 116_231, kind: "process-crash", durationMs: 3_320, targets: ["@leader"] }],
+    verdict: "fail",
+    anomalies: ["leader-conflict", "nonmonotonic-poll"],
+    why: "persistVote=none: a peer that restarts forgets its vote and grants a second candidate the same term, so two leaders hold one term.",
+  },
+  {
+    name: "dledger-vote-in-memory-fixed",
+    scenario: "rocketmq-dledger",
+    seed: 34,
+    durationSeconds: 120,
+    rate: 1.25,
+    producers: 1,
+    set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
+    plan: [{ atMs: 86_397, kind: "process-crash", durationMs: 10_390, targets: ["@random"] }, { atMs: 97_990, kind: "power-loss", durationMs: 21_849, targets: ["@random"] }, { atMs: 116_231, kind: "process-crash", durationMs: 3_320, targets: ["@leader"] }],
+    verdict: "pass",
+    anomalies: ["duplicate", "nonmonotonic-poll"],
+    why: "The same plan with the term and vote forced to disk before any reply: one leader per term. (Consumers re-read after the failover, and a producer retry duplicates: findings, not promises.)",
+  },
+  {
+    name: "dledger-vote-page-cache",
+    scenario: "rocketmq-dledger",
+    seed: 62,
+    durationSeconds: 120,
+    producers: 1,
+    set: { "dledger.persistVote": "page-cache", "dledger.fsyncBeforeAck": true },
+    plan: [{ atMs: 16_343, kind: "process-crash", durationMs: 117, targets: ["@random"] }, { atMs: 90_769, kind: "process-crash", durationMs: 110, targets: ["@random"] }, { atMs: 93_910, kind: "process-crash", durationMs: 17_942, targets: ["@random"] }, { atMs: 61_486, kind: "power-loss", durationMs: 10_700, targets: ["@random"] }, { atMs: 111_852, kind: "power-loss", durationMs: 7_195, targets: ["@random"] }],
+    verdict: "fail",
+    anomalies: ["leader-conflict", "nonmonotonic-poll"],
+    why: "DLedger's own term file (written and renamed, no fsync): a power loss takes the vote back, and the peer votes again in the same term.",
+  },
+  {
+    name: "dledger-vote-page-cache-fixed",
+    scenario: "rocketmq-dledger",
+    seed: 62,
+    durationSeconds: 120,
+    producers: 1,
+    set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
+    plan: [{ atMs: 16_343, kind: "process-crash", durationMs: 117, targets: ["@random"] }, { atMs: 90_769, kind: "process-crash", durationMs: 110, targets: ["@random"] }, { atMs: 93_910, kind: "process-crash", durationMs: 17_942, targets: ["@random"] }, { atMs: 61_486, kind: "power-loss", durationMs: 10_700, targets: ["@random"] }, { atMs: 111_852, kind: "power-loss", durationMs: 7_195, targets: ["@random"] }],
+    verdict: "pass",
+    anomalies: ["nonmonotonic-poll"],
+    why: "The same plan with the vote fsynced: the power loss keeps it, no second leader.",
+  },
+  {
+    name: "dledger-ack-before-fsync",
+    scenario: "rocketmq-dledger",
+    seed: 732,
+    durationSeconds: 60,
+    set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": false },
+    plan: [{ atMs: 17_233, kind: "power-loss", durationMs: 10_676, targets: ["@random"] }, { atMs: 17_610, kind: "power-loss", durationMs: 13_196, targets: ["@follower"] }, { atMs: 27_909, kind: "power-loss", durationMs: 16_918, targets: ["@leader"] }, { atMs: 41_618, kind: "pause", durationMs: 8_739, targets: ["@follower"] }, { atMs: 48_026, kind: "process-crash", durationMs: 9_388, targets: ["@random"] }],
+    verdict: "fail",
+    anomalies: ["committed-truncation", "inconsistent-offsets", "log-divergence", "lost-write"],
+    why: "fsyncBeforeAck=false (DLedger's default): an entry counts toward the quorum from the page cache, so power losses of two peers take back an acknowledged, committed entry.",
+  },
+  {
+    name: "dledger-ack-before-fsync-fixed",
+    scenario: "rocketmq-dledger",
+    seed: 732,
+    durationSeconds: 60,
+    set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
+    plan: [{ atMs: 17_233, kind: "power-loss", durationMs: 10_676, targets: ["@random"] }, { atMs: 17_610, kind: "power-loss", durationMs: 13_196, targets: ["@follower"] }, { atMs: 27_909, kind: "power-loss", durationMs: 16_918, targets: ["@leader"] }, { atMs: 41_618, kind: "pause", durationMs: 8_739, targets: ["@follower"] }, { atMs: 48_026, kind: "process-crash", durationMs: 9_388, targets: ["@random"] }],
+    verdict: "pass",
+    anomalies: [],
+    why: "The same plan with every entry forced to disk before it counts: nothing acknowledged is lost.",
   },
 ];

@@ -19,10 +19,11 @@ export function corpusDir(): string {
 
 export function corpusInput(c: CorpusCase): unknown {
   const file = join(dirname(corpusDir()), "..", "scenarios", `${c.scenario}.json`);
-  const s = JSON.parse(readFileSync(file, "utf8")) as { expect?: string[]; workload: { rate?: number } };
+  const s = JSON.parse(readFileSync(file, "utf8")) as { expect?: string[]; workload: { rate?: number }; cluster: { producers?: number } };
   if (c.expect !== undefined) s.expect = c.expect;
   // A gentle rate keeps the corpus files small; the behaviour they pin does not depend on load.
-  s.workload.rate = 5;
+  s.workload.rate = c.rate ?? 5;
+  if (c.producers !== undefined) s.cluster.producers = c.producers;
   return s;
 }
 
