@@ -1,14 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { TraceEvent } from "../../sim/kernel.js";
-import type { Connection } from "../../sim/network.js";
-import { World } from "../../sim/world.js";
-import { broker } from "./broker.js";
-import { ClientInstance, queueKey, type MessageQueue } from "./client.js";
+import type { MessageQueue } from "./client.js";
 import { parseRocketMqConfig } from "./config.js";
-import { allocateAveragely, PushConsumer, type ConsumeConcurrentlyStatus, type ConsumedBatch } from "./consumer.js";
-import { nameServer } from "./namesrv.js";
-import { RequestCode, ResponseCode, type ConsumerSendMsgBackBody, type PullMessageRequestBody, type RemotingRequest, type SendMessageRequestBody } from "./protocol.js";
-import { Remoting, response } from "./remoting.js";
+import { allocateAveragely, type ConsumeConcurrentlyStatus, type ConsumedBatch, type PushConsumer } from "./consumer.js";
+import { RequestCode, ResponseCode, type ConsumerSendMsgBackBody, type PullMessageRequestBody } from "./protocol.js";
+import { addPushConsumer, listenerCall, sendMessageBody, singleMasterWorld, type Intercept, type ListenerCall, type ReceivedRequest } from "./testing.js";
 
 const queues = (n: number, broker = "broker-a"): MessageQueue[] => Array.from({ length: n }, (_, i) => ({ topic: "T", brokerName: broker, queueId: i }));
 const ids = (mqs: MessageQueue[]) => mqs.map((q) => `${q.brokerName}#${q.queueId}`);
@@ -40,25 +35,6 @@ describe("AllocateMessageQueueAveragely", () => {
 
 const S = 1_000_000;
 
-interface Call {
-  timeUs: number;
-  consumer: string;
-  mq: string;
-  offsets: number[];
-  topics: string[];
-  reconsumeTimes: number[];
-}
-
-interface Received {
-  timeUs: number;
-  from: string;
-  code: number;
-  body: unknown;
-}
-
-/** What the broker does with a request before its own processors see it. */
-type Intercept = (req: RemotingRequest, from: string) => "pass" | "drop" | { code: number };
-
 interface RigOptions {
   consumers: string[];
   /** Consumer name → the listener's answer for a batch (undefined: all CONSUME_SUCCESS). */
@@ -70,63 +46,24 @@ interface RigOptions {
 }
 
 function rig(opts: RigOptions) {
-  const world = new World({ seed: 11 });
   const cfg = parseRocketMqConfig({ consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET", ...opts.config });
-  const events: TraceEvent[] = [];
-  const calls: Call[] = [];
-  const received: Received[] = [];
+  const { world, events, received, sender } = singleMasterWorld({ seed: 11, config: cfg, topics: opts.topics ?? [{ topic: "T", queues: 1 }], intercept: opts.intercept });
+  const calls: ListenerCall[] = [];
   const consumers = new Map<string, PushConsumer>();
-  world.sim.onTrace((e) => events.push(e));
-  world.addNode("ns", nameServer({ version: "4.9.8" }));
-  world.addNode("broker-a", (ctx) => {
-    const h = broker({ brokerName: "broker-a", brokerId: 0, nameServers: ["ns"], config: cfg, topics: opts.topics ?? [{ topic: "T", queues: 1 }] })(ctx);
-    const inner = h.onMessage;
-    h.onMessage = (conn: Connection, payload: unknown) => {
-      const req = payload as RemotingRequest;
-      if (req.type !== "req" || req.code === RequestCode.HEART_BEAT) return inner(conn, payload);
-      const from = conn.peerOf(ctx.node).name;
-      received.push({ timeUs: ctx.now, from, code: req.code, body: req.body });
-      const verdict = opts.intercept?.(req, from) ?? "pass";
-      if (verdict === "pass") inner(conn, payload);
-      else if (verdict !== "drop") ctx.send(conn, response(verdict.code, null, req));
-    };
-    return h;
-  });
-  let sender!: Remoting;
-  world.addNode(
-    "p",
-    (ctx) => {
-      sender = new Remoting(ctx);
-      return sender.handlers();
-    },
-    { kind: "client" },
-  );
   for (const name of opts.consumers) {
-    world.addNode(
-      name,
-      (ctx) => {
-        const client = new ClientInstance(ctx, cfg.client, ["ns"], `${name}@${ctx.incarnation}`);
-        const consumer = new PushConsumer(client, cfg.consumer, "G", {
-          consume: (batch) => {
-            calls.push({
-              timeUs: ctx.now,
-              consumer: name,
-              mq: queueKey(batch.mq),
-              offsets: batch.messages.map((m) => m.queueOffset),
-              topics: batch.messages.map((m) => m.topic),
-              reconsumeTimes: batch.messages.map((m) => m.reconsumeTimes),
-            });
-            return opts.answer?.(name, batch);
-          },
-        });
-        for (const [topic, tags] of Object.entries(opts.subscriptions ?? { T: "*" })) consumer.subscribe(topic, tags);
-        client.start();
-        consumer.start();
-        consumers.set(name, consumer);
-        return client.remoting.handlers();
-      },
-      { kind: "client" },
-    );
+    addPushConsumer(world, name, {
+      config: cfg,
+      nameServers: ["ns"],
+      group: "G",
+      subscriptions: opts.subscriptions ?? { T: "*" },
+      listener: (ctx) => ({
+        consume: (batch) => {
+          calls.push(listenerCall(ctx.now, name, batch));
+          return opts.answer?.(name, batch);
+        },
+      }),
+      onStart: (consumer) => consumers.set(name, consumer),
+    });
   }
   world.startAll();
   let seq = 0;
@@ -141,20 +78,9 @@ function rig(opts: RigOptions) {
     /** SEND_MESSAGE_V2 straight to a queue at `us`. */
     sendAt(us: number, value: string, o: { topic?: string; queueId?: number; properties?: Record<string, string> } = {}): void {
       world.sim.schedule(us, () => {
-        const body: SendMessageRequestBody = {
-          producerGroup: "PG",
-          topic: o.topic ?? "T",
-          queueId: o.queueId ?? 0,
-          defaultTopicQueueNums: 4,
-          body: new TextEncoder().encode(value),
-          properties: { UNIQ_KEY: `u-${value}`, KEYS: value, ...o.properties },
-          bornTimestampMs: 0,
-          bornHost: "p",
-          flag: 0,
-          reconsumeTimes: 0,
-          sysFlag: 0,
-        };
-        sender.invoke("broker-a", RequestCode.SEND_MESSAGE_V2, body, 3_000, (resp) => expect(resp?.code).toBe(ResponseCode.SUCCESS));
+        const properties = { UNIQ_KEY: `u-${value}`, KEYS: value, ...o.properties };
+        const body = sendMessageBody(value, { producerGroup: "PG", topic: o.topic ?? "T", queueId: o.queueId ?? 0, bornHost: "p", properties });
+        sender().invoke("broker-a", RequestCode.SEND_MESSAGE_V2, body, 3_000, (resp) => expect(resp?.code).toBe(ResponseCode.SUCCESS));
         seq++;
       });
     },
@@ -162,8 +88,8 @@ function rig(opts: RigOptions) {
   };
 }
 
-const sendBacks = (r: { received: Received[] }) => r.received.filter((q) => q.code === RequestCode.CONSUMER_SEND_MSG_BACK);
-const committed = (r: { received: Received[] }, topic = "T") =>
+const sendBacks = (r: { received: ReceivedRequest[] }) => r.received.filter((q) => q.code === RequestCode.CONSUMER_SEND_MSG_BACK);
+const committed = (r: { received: ReceivedRequest[] }, topic = "T") =>
   r.received.filter((q) => q.code === RequestCode.UPDATE_CONSUMER_OFFSET && (q.body as { topic: string }).topic === topic).map((q) => ({ timeUs: q.timeUs, offset: (q.body as { commitOffset: number }).commitOffset }));
 
 describe("concurrent consumption: RECONSUME_LATER (ConsumeMessageConcurrentlyService)", () => {

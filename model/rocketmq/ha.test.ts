@@ -6,12 +6,11 @@ import { World } from "../../sim/world.js";
 import { broker, type BrokerHandle } from "./broker.js";
 import { parseRocketMqConfig } from "./config.js";
 import { isHaConnection } from "./ha.js";
-import { RequestCode, ResponseCode, type HaFrame, type PullMessageRequestBody, type PullMessageResponseBody, type SendMessageRequestBody } from "./protocol.js";
-import { Remoting } from "./remoting.js";
+import { RequestCode, ResponseCode, type HaFrame, type PullMessageRequestBody, type PullMessageResponseBody } from "./protocol.js";
 import { testMessage } from "./store/testing.js";
+import { bareClient, sendMessageBody, slaveConfig } from "./testing.js";
 
 const S = 1_000_000;
-const encoder = new TextEncoder();
 
 interface Reply {
   code?: number;
@@ -29,7 +28,7 @@ interface Reply {
 function pair(config: Record<string, unknown> = {}, opts: { disk?: Partial<DiskConfig> } = {}) {
   const world = new World({ seed: 7, ...(opts.disk ? { disk: opts.disk } : {}) });
   const cfg = parseRocketMqConfig({ brokerRole: "SYNC_MASTER", ...config });
-  const slaveCfg = { ...cfg, store: { ...cfg.store, brokerRole: "SLAVE" as const } };
+  const slaveCfg = slaveConfig(cfg);
   const topics = [{ topic: "TopicTest", queues: 1 }];
   const handles: Record<string, BrokerHandle> = {};
   const framesToSlave: Array<{ timeUs: number; offset: number; bytes: number }> = [];
@@ -56,15 +55,7 @@ function pair(config: Record<string, unknown> = {}, opts: { disk?: Partial<DiskC
     handles.s = h;
     return h;
   });
-  let client: Remoting | null = null;
-  world.addNode(
-    "c",
-    (ctx) => {
-      client = new Remoting(ctx);
-      return client.handlers();
-    },
-    { kind: "client" },
-  );
+  const client = bareClient(world, "c");
   world.sim.onTrace((e) => events.push(e));
   world.startAll();
   let sent = 0;
@@ -96,21 +87,9 @@ function pair(config: Record<string, unknown> = {}, opts: { disk?: Partial<DiskC
       const out: Reply = {};
       p.at(us, () => {
         const value = `v${sent++}`;
-        const body: SendMessageRequestBody = {
-          producerGroup: "pg",
-          topic: "TopicTest",
-          queueId: 0,
-          defaultTopicQueueNums: 4,
-          body: encoder.encode(value),
-          properties: { UNIQ_KEY: value, KEYS: value },
-          bornTimestampMs: 0,
-          bornHost: "c",
-          flag: 0,
-          reconsumeTimes: 0,
-          sysFlag: 0,
-        };
+        const body = sendMessageBody(value, { producerGroup: "pg", topic: "TopicTest", queueId: 0, bornHost: "c", properties: { UNIQ_KEY: value, KEYS: value } });
         const startUs = world.sim.now;
-        client!.invoke("m", RequestCode.SEND_MESSAGE_V2, body, timeoutMs, (resp, err) => {
+        client().invoke("m", RequestCode.SEND_MESSAGE_V2, body, timeoutMs, (resp, err) => {
           out.code = resp?.code;
           out.body = resp?.body;
           out.error = err;
@@ -123,7 +102,7 @@ function pair(config: Record<string, unknown> = {}, opts: { disk?: Partial<DiskC
       const out: Reply = {};
       p.at(us, () => {
         const body: PullMessageRequestBody = { consumerGroup: "cg", topic: "TopicTest", queueId: 0, queueOffset, maxMsgNums: 32, suspendTimeoutMs: 0, subscription: "*" };
-        client!.invoke(target, RequestCode.PULL_MESSAGE, body, 5_000, (resp, err) => {
+        client().invoke(target, RequestCode.PULL_MESSAGE, body, 5_000, (resp, err) => {
           out.code = resp?.code;
           out.body = resp?.body;
           out.error = err;
@@ -134,7 +113,7 @@ function pair(config: Record<string, unknown> = {}, opts: { disk?: Partial<DiskC
     invokeAt(us: number, target: string, code: number, body: unknown): Reply {
       const out: Reply = {};
       p.at(us, () => {
-        client!.invoke(target, code, body, 5_000, (resp, err) => {
+        client().invoke(target, code, body, 5_000, (resp, err) => {
           out.code = resp?.code;
           out.body = resp?.body;
           out.error = err;

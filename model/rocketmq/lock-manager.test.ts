@@ -4,7 +4,7 @@ import { broker } from "./broker.js";
 import { parseRocketMqConfig } from "./config.js";
 import { BROKER_LOCK_MAX_LIVE_TIME_MS, RebalanceLockTable } from "./lock-manager.js";
 import { RequestCode, ResponseCode, type LockBatchBody, type LockBatchResponseBody, type WireMessageQueue } from "./protocol.js";
-import { Remoting } from "./remoting.js";
+import { bareClient, slaveConfig } from "./testing.js";
 
 const S = 1_000_000;
 const q = (queueId: number): WireMessageQueue => ({ topic: "T", brokerName: "b", queueId });
@@ -49,23 +49,15 @@ describe("RebalanceLockTable (RebalanceLockManager)", () => {
 function brokers() {
   const world = new World({ seed: 3 });
   const cfg = parseRocketMqConfig({});
-  const slaveCfg = { ...cfg, store: { ...cfg.store, brokerRole: "SLAVE" as const } };
+  const slaveCfg = slaveConfig(cfg);
   const topics = [{ topic: "T", queues: 4 }];
   world.addNode("m", broker({ brokerName: "b", brokerId: 0, nameServers: [], config: cfg, topics }));
   world.addNode("s", broker({ brokerName: "b", brokerId: 1, nameServers: [], config: slaveCfg, topics, masterAddress: () => "m" }));
-  let client!: Remoting;
-  world.addNode(
-    "c",
-    (ctx) => {
-      client = new Remoting(ctx);
-      return client.handlers();
-    },
-    { kind: "client" },
-  );
+  const client = bareClient(world, "c");
   world.startAll();
   const call = (addr: string, code: number, body: LockBatchBody): LockBatchResponseBody | null => {
     let out: LockBatchResponseBody | null | undefined;
-    client.invoke(addr, code, body, 1_000, (resp, err) => {
+    client().invoke(addr, code, body, 1_000, (resp, err) => {
       expect(err).toBeNull();
       expect(resp!.code).toBe(ResponseCode.SUCCESS);
       out = resp!.body as LockBatchResponseBody | null;

@@ -4,6 +4,7 @@ import { World } from "../../sim/world.js";
 import { nameServer } from "./namesrv.js";
 import { RequestCode, ResponseCode, type RegisterBrokerBody, type TopicRouteData } from "./protocol.js";
 import { Remoting } from "./remoting.js";
+import { bareClient } from "./testing.js";
 
 /** A broker stand-in that registers once at boot and then stays silent. */
 function registersOnce(ctx: NodeContext): ProcessHandlers {
@@ -25,19 +26,11 @@ function setup() {
   world.addNode("ns", nameServer({ version: "4.9.8" }));
   world.addNode("broker-a", registersOnce);
   let route: TopicRouteData | null | undefined;
-  let client!: Remoting;
-  world.addNode(
-    "client",
-    (ctx) => {
-      client = new Remoting(ctx);
-      return client.handlers();
-    },
-    { kind: "client" },
-  );
+  const client = bareClient(world, "client");
   world.startAll();
   const lookup = (): TopicRouteData | null => {
     route = undefined;
-    client.invoke("ns", RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: "T" }, 3000, (resp) => {
+    client().invoke("ns", RequestCode.GET_ROUTEINFO_BY_TOPIC, { topic: "T" }, 3000, (resp) => {
       route = resp !== null && resp.code === ResponseCode.SUCCESS ? (resp.body as TopicRouteData) : null;
     });
     world.sim.run({ untilUs: world.sim.now + 100_000 });

@@ -1,35 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { TraceEvent } from "../../sim/kernel.js";
-import type { Connection } from "../../sim/network.js";
-import { World } from "../../sim/world.js";
-import { broker } from "./broker.js";
-import { ClientInstance, queueKey } from "./client.js";
+import { queueKey } from "./client.js";
 import { parseRocketMqConfig } from "./config.js";
-import { CLIENT_LOCK_MAX_LIVE_TIME_MS, PushConsumer, REBALANCE_LOCK_INTERVAL_MS, type ConsumedBatch } from "./consumer.js";
+import { CLIENT_LOCK_MAX_LIVE_TIME_MS, REBALANCE_LOCK_INTERVAL_MS, type ConsumedBatch, type PushConsumer } from "./consumer.js";
 import { BROKER_LOCK_MAX_LIVE_TIME_MS } from "./lock-manager.js";
-import { nameServer } from "./namesrv.js";
-import { RequestCode, ResponseCode, type ConsumerSendMsgBackBody, type LockBatchBody, type RemotingRequest, type SendMessageRequestBody } from "./protocol.js";
-import { Remoting, response } from "./remoting.js";
+import { RequestCode, ResponseCode, type ConsumerSendMsgBackBody, type LockBatchBody } from "./protocol.js";
+import { addPushConsumer, listenerCall, sendMessageBody, singleMasterWorld, type Intercept, type ListenerCall } from "./testing.js";
 
 const S = 1_000_000;
-
-interface Call {
-  timeUs: number;
-  consumer: string;
-  mq: string;
-  offsets: number[];
-  reconsumeTimes: number[];
-}
-
-interface Received {
-  timeUs: number;
-  from: string;
-  code: number;
-  body: unknown;
-}
-
-/** What the broker does with a request before its own processors see it. */
-type Intercept = (req: RemotingRequest, from: string, nowUs: number) => "pass" | "drop" | { code: number };
 
 interface RigOptions {
   consumers: string[];
@@ -48,65 +25,34 @@ interface RigOptions {
  * consider the queue's lock its own: that is the orderly guarantee.
  */
 function rig(opts: RigOptions) {
-  const world = new World({ seed: 5 });
   const cfg = parseRocketMqConfig({ consumeFromWhere: "CONSUME_FROM_FIRST_OFFSET", ...opts.config });
-  const events: TraceEvent[] = [];
-  const calls: Call[] = [];
-  const received: Received[] = [];
+  const { world, events, received, sender } = singleMasterWorld({
+    seed: 5,
+    config: cfg,
+    topics: [{ topic: "T", queues: opts.queues ?? 2 }],
+    passThrough: [RequestCode.HEART_BEAT, RequestCode.PULL_MESSAGE],
+    intercept: opts.intercept,
+  });
+  const calls: ListenerCall[] = [];
   const overlaps: string[] = [];
   const consumers = new Map<string, PushConsumer>();
-  world.sim.onTrace((e) => events.push(e));
-  world.addNode("ns", nameServer({ version: "4.9.8" }));
-  world.addNode("broker-a", (ctx) => {
-    const h = broker({ brokerName: "broker-a", brokerId: 0, nameServers: ["ns"], config: cfg, topics: [{ topic: "T", queues: opts.queues ?? 2 }] })(ctx);
-    const inner = h.onMessage;
-    h.onMessage = (conn: Connection, payload: unknown) => {
-      const req = payload as RemotingRequest;
-      if (req.type !== "req" || req.code === RequestCode.HEART_BEAT || req.code === RequestCode.PULL_MESSAGE) return inner(conn, payload);
-      const from = conn.peerOf(ctx.node).name;
-      received.push({ timeUs: ctx.now, from, code: req.code, body: req.body });
-      const verdict = opts.intercept?.(req, from, ctx.now) ?? "pass";
-      if (verdict === "pass") inner(conn, payload);
-      else if (verdict !== "drop") ctx.send(conn, response(verdict.code, null, req));
-    };
-    return h;
-  });
-  let sender!: Remoting;
-  world.addNode(
-    "p",
-    (ctx) => {
-      sender = new Remoting(ctx);
-      return sender.handlers();
-    },
-    { kind: "client" },
-  );
   for (const name of [...opts.consumers, ...(opts.later ?? [])]) {
-    world.addNode(
-      name,
-      (ctx) => {
-        const client = new ClientInstance(ctx, cfg.client, ["ns"], `${name}@${ctx.incarnation}`);
-        const consumer = new PushConsumer(
-          client,
-          cfg.consumer,
-          "G",
-          {
-            consumeOrderly: (batch) => {
-              const mq = queueKey(batch.mq);
-              for (const [other, c] of consumers) if (other !== name && c.validLocks().includes(mq)) overlaps.push(`${name} and ${other} on ${mq} at ${ctx.now}`);
-              calls.push({ timeUs: ctx.now, consumer: name, mq, offsets: batch.messages.map((m) => m.queueOffset), reconsumeTimes: batch.messages.map((m) => m.reconsumeTimes) });
-              return opts.answer?.(name, batch) ?? batch.messages.length;
-            },
-          },
-          { orderly: true },
-        );
-        consumer.subscribe("T", "*");
-        client.start();
-        consumer.start();
-        consumers.set(name, consumer);
-        return client.remoting.handlers();
-      },
-      { kind: "client" },
-    );
+    addPushConsumer(world, name, {
+      config: cfg,
+      nameServers: ["ns"],
+      group: "G",
+      subscriptions: { T: "*" },
+      listener: (ctx) => ({
+        consumeOrderly: (batch) => {
+          const call = listenerCall(ctx.now, name, batch);
+          for (const [other, c] of consumers) if (other !== name && c.validLocks().includes(call.mq)) overlaps.push(`${name} and ${other} on ${call.mq} at ${ctx.now}`);
+          calls.push(call);
+          return opts.answer?.(name, batch) ?? batch.messages.length;
+        },
+      }),
+      options: { orderly: true },
+      onStart: (consumer) => consumers.set(name, consumer),
+    });
   }
   for (const n of ["ns", "broker-a", "p", ...opts.consumers]) world.start(n);
   let seq = 0;
@@ -123,20 +69,8 @@ function rig(opts: RigOptions) {
     sendAt(us: number, queueId: number): void {
       world.sim.schedule(us, () => {
         const value = `v${seq++}`;
-        const body: SendMessageRequestBody = {
-          producerGroup: "PG",
-          topic: "T",
-          queueId,
-          defaultTopicQueueNums: 4,
-          body: new TextEncoder().encode(value),
-          properties: { UNIQ_KEY: value },
-          bornTimestampMs: 0,
-          bornHost: "p",
-          flag: 0,
-          reconsumeTimes: 0,
-          sysFlag: 0,
-        };
-        sender.invoke("broker-a", RequestCode.SEND_MESSAGE_V2, body, 3_000, (resp) => expect(resp?.code).toBe(ResponseCode.SUCCESS));
+        const body = sendMessageBody(value, { producerGroup: "PG", topic: "T", queueId, bornHost: "p", properties: { UNIQ_KEY: value } });
+        sender().invoke("broker-a", RequestCode.SEND_MESSAGE_V2, body, 3_000, (resp) => expect(resp?.code).toBe(ResponseCode.SUCCESS));
       });
     },
     /** One message to every queue every `everyMs`, from `fromUs` to `toUs`. */

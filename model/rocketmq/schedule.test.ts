@@ -3,17 +3,17 @@ import type { TraceEvent } from "../../sim/kernel.js";
 import type { NodeContext } from "../../sim/node.js";
 import { World } from "../../sim/world.js";
 import { broker, type BrokerHandle } from "./broker.js";
-import type { BrokerPutStatus, BrokerRuntime } from "./broker-runtime.js";
+import type { BrokerPutStatus } from "./broker-runtime.js";
 import { readConfigFile } from "./config-file.js";
 import { parseRocketMqConfig, type RocketMqConfig } from "./config.js";
-import { PERM_READ, PERM_WRITE, type TopicConfig } from "./protocol.js";
-import { Remoting } from "./remoting.js";
+import { PERM_READ, PERM_WRITE } from "./protocol.js";
 import { DELAY_OFFSET_FILE, correctDeliverTimestamp, installScheduleService, type DelayOffsetFile, type ScheduleServiceHandle } from "./schedule.js";
 import { SCHEDULE_TOPIC } from "./store/codec.js";
 import { parseDelayLevels } from "./store/config.js";
-import { MessageStore } from "./store/message-store.js";
+import type { MessageStore } from "./store/message-store.js";
 import { bodyText, testMessage } from "./store/testing.js";
 import type { AppendResult, DecodedMessage, MessageInput } from "./store/types.js";
+import { fakeRuntime, masterSwitch, readQueue } from "./testing.js";
 
 const S = 1_000_000;
 const MS = 1_000;
@@ -23,17 +23,6 @@ const DELAYS = parseDelayLevels(parseRocketMqConfig({}).store.messageDelayLevel)
 /** A message for `topic`/`queueId` carrying DELAY = level; its UNIQ_KEY is U<n>. */
 function delayed(n: number, level: number, topic = "TopicTest", queueId = 0): MessageInput {
   return testMessage(n, { topic, queueId, flag: 7, reconsumeTimes: 2, bornTimestampMs: 1234, properties: { UNIQ_KEY: `U${n}`, TAGS: "TagA", KEYS: `k${n}`, DELAY: String(level) } });
-}
-
-/** Every message of a queue, in queue order. */
-function readQueue(store: MessageStore, topic: string, queueId: number): DecodedMessage[] {
-  const out: DecodedMessage[] = [];
-  for (let offset = 0; ; ) {
-    const r = store.getMessage("test", topic, queueId, offset, 32);
-    if (r.status !== "FOUND") return out;
-    out.push(...r.messages);
-    offset = r.nextBeginOffset;
-  }
 }
 
 interface Harness {
@@ -61,48 +50,23 @@ interface Harness {
 function standalone(opts: { master?: boolean; put?: (ctx: NodeContext, store: MessageStore, msg: MessageInput, cb: (s: BrokerPutStatus, ar: AppendResult | null) => void) => void; config?: Record<string, unknown> } = {}): Harness {
   const world = new World({ seed: 3 });
   const cfg: RocketMqConfig = parseRocketMqConfig(opts.config ?? {});
-  let master = opts.master ?? true;
+  const role = masterSwitch(opts.master ?? true);
   let store: MessageStore | null = null;
   let schedule: ScheduleServiceHandle | null = null;
-  let roleListeners: Array<(m: boolean) => void> = [];
   let timersSet = 0;
   const events: TraceEvent[] = [];
   world.sim.onTrace((e) => events.push(e));
   world.addNode("b", (ctx) => {
-    const s = new MessageStore(ctx, cfg.store);
-    store = s;
-    roleListeners = [];
     const counting = Object.create(ctx) as NodeContext;
     counting.after = (us, fn, arg) => {
       timersSet++;
       return ctx.after(us, fn, arg);
     };
-    const topics = new Map<string, TopicConfig>();
-    const rt: BrokerRuntime = {
-      ctx: counting,
-      cfg,
-      brokerName: "b",
-      remoting: new Remoting(ctx),
-      store: s,
-      isMaster: () => master,
-      onRoleChange: (l) => roleListeners.push(l),
-      ensureTopic: (topic, queues, perm = PERM_READ | PERM_WRITE) => {
-        const tc = topics.get(topic) ?? { topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm };
-        topics.set(topic, tc);
-        return tc;
-      },
-      topicConfig: (topic) => topics.get(topic),
-      putMessage: (msg, cb) => {
-        if (opts.put !== undefined) return opts.put(ctx, s, msg, cb);
-        const r = s.putMessage(msg);
-        cb(r.status, r.appendResult);
-      },
-      producerChannels: () => [],
-      consumerIds: () => [],
-      onShutdown: () => {},
-    };
+    const put = opts.put;
+    const rt = fakeRuntime({ ctx, serviceCtx: counting, cfg, role, put: put === undefined ? undefined : (s, msg, cb) => put(ctx, s, msg, cb) });
+    store = rt.store;
     schedule = installScheduleService(rt);
-    expect(topics.get(SCHEDULE_TOPIC)).toEqual({ topicName: SCHEDULE_TOPIC, readQueueNums: 18, writeQueueNums: 18, perm: PERM_READ | PERM_WRITE });
+    expect(rt.topicConfig(SCHEDULE_TOPIC)).toEqual({ topicName: SCHEDULE_TOPIC, readQueueNums: 18, writeQueueNums: 18, perm: PERM_READ | PERM_WRITE });
     return { onMessage() {} };
   });
   world.start("b");
@@ -127,10 +91,7 @@ function standalone(opts: { master?: boolean; put?: (ctx: NodeContext, store: Me
       const level = Number(msg.properties.DELAY);
       return r.appendResult!.storeTimestamp + DELAYS[level - 1]!;
     },
-    setMaster(m) {
-      master = m;
-      for (const l of roleListeners) l(m);
-    },
+    setMaster: (m) => role.set(m),
   };
   return h;
 }

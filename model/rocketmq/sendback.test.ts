@@ -4,13 +4,13 @@ import { World } from "../../sim/world.js";
 import { broker, type BrokerHandle } from "./broker.js";
 import { parseRocketMqConfig } from "./config.js";
 import { PERM_READ, PERM_WRITE, RequestCode, ResponseCode, type AllTopicConfigBody, type ConsumerSendMsgBackBody } from "./protocol.js";
-import { Remoting } from "./remoting.js";
 import { sendBackRoute } from "./sendback.js";
 import { SCHEDULE_TOPIC } from "./store/codec.js";
 import { parseDelayLevels } from "./store/config.js";
 import type { MessageStore } from "./store/message-store.js";
 import { bodyText, testMessage } from "./store/testing.js";
 import type { DecodedMessage, MessageInput } from "./store/types.js";
+import { bareClient, readQueue, slaveConfig } from "./testing.js";
 
 const S = 1_000_000;
 const MS = 1_000;
@@ -38,18 +38,10 @@ function cluster(opts: { slave?: boolean } = {}) {
   world.sim.onTrace((e) => events.push(e));
   world.addNode("m", (ctx) => (handles.m = broker({ brokerName: "g", brokerId: 0, nameServers: [], config: cfg, topics })(ctx)));
   if (opts.slave) {
-    const slaveCfg = { ...cfg, store: { ...cfg.store, brokerRole: "SLAVE" as const } };
+    const slaveCfg = slaveConfig(cfg);
     world.addNode("s", (ctx) => (handles.s = broker({ brokerName: "g", brokerId: 1, nameServers: [], config: slaveCfg, topics, masterAddress: () => "m" })(ctx)));
   }
-  let client: Remoting | null = null;
-  world.addNode(
-    "c",
-    (ctx) => {
-      client = new Remoting(ctx);
-      return client.handlers();
-    },
-    { kind: "client" },
-  );
+  const client = bareClient(world, "c");
   world.startAll();
   const c = {
     world,
@@ -74,7 +66,7 @@ function cluster(opts: { slave?: boolean } = {}) {
       const out: Reply = {};
       const body: ConsumerSendMsgBackBody = { group: "g", delayLevel: 0, originMsgId: "CLIENT-ID", originTopic: "TopicTest", maxReconsumeTimes: 16, ...fields };
       world.sim.schedule(world.sim.now, () =>
-        client!.invoke(target, RequestCode.CONSUMER_SEND_MSG_BACK, body, 3_000, (resp, err) => {
+        client().invoke(target, RequestCode.CONSUMER_SEND_MSG_BACK, body, 3_000, (resp, err) => {
           out.code = resp?.code;
           out.remark = resp?.remark;
           out.error = err;
@@ -85,7 +77,7 @@ function cluster(opts: { slave?: boolean } = {}) {
     invoke(target: string, code: number, body: unknown): Reply {
       const out: Reply = {};
       world.sim.schedule(world.sim.now, () =>
-        client!.invoke(target, code, body, 3_000, (resp, err) => {
+        client().invoke(target, code, body, 3_000, (resp, err) => {
           out.code = resp?.code;
           out.body = resp?.body;
           out.error = err;
@@ -93,15 +85,7 @@ function cluster(opts: { slave?: boolean } = {}) {
       );
       return out;
     },
-    queue(topic: string, queueId = 0): DecodedMessage[] {
-      const out: DecodedMessage[] = [];
-      for (let offset = 0; ; ) {
-        const r = handles.m!.store.getMessage("test", topic, queueId, offset, 32);
-        if (r.status !== "FOUND") return out;
-        out.push(...r.messages);
-        offset = r.nextBeginOffset;
-      }
-    },
+    queue: (topic: string, queueId = 0): DecodedMessage[] => readQueue(handles.m!.store, topic, queueId),
   };
   return c;
 }

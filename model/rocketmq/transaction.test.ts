@@ -1,20 +1,16 @@
-import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import type { TraceEvent } from "../../sim/kernel.js";
 import type { Connection } from "../../sim/network.js";
 import { World } from "../../sim/world.js";
 import { broker, type BrokerHandle } from "./broker.js";
-import type { BrokerRuntime } from "./broker-runtime.js";
 import { ClientInstance } from "./client.js";
-import { parseRocketMqConfig, type RocketMqConfig } from "./config.js";
+import { parseRocketMqConfig } from "./config.js";
 import { nameServer } from "./namesrv.js";
-import { PERM_READ, PERM_WRITE, RequestCode, type EndTransactionBody, type RemotingRequest, type SendMessageRequestBody, type TopicConfig } from "./protocol.js";
-import { Remoting } from "./remoting.js";
+import { RequestCode, type EndTransactionBody, type RemotingRequest } from "./protocol.js";
 import { createMessageId, parseHost, TRANSACTION_COMMIT_TYPE, TRANSACTION_NOT_TYPE, TRANSACTION_PREPARED_TYPE, transactionType } from "./store/codec.js";
-import { MessageStore } from "./store/message-store.js";
+import type { MessageStore } from "./store/message-store.js";
 import { bodyText, testMessage } from "./store/testing.js";
-import type { DecodedMessage } from "./store/types.js";
+import { bareClient, fakeRuntime, masterSwitch, readQueue } from "./testing.js";
 import { commitLogOffsetOfMessageId, TransactionProducer, type LocalTransactionState, type TransactionSendOutcome } from "./transaction-producer.js";
 import {
   installTransactionService,
@@ -29,17 +25,6 @@ const S = 1_000_000;
 const TOPIC = "TopicTest";
 const QUEUES = 4;
 const encoder = new TextEncoder();
-
-/** Every message of a queue, in queue order. */
-function readQueue(store: MessageStore, topic: string, queueId: number): DecodedMessage[] {
-  const out: DecodedMessage[] = [];
-  for (let offset = 0; ; ) {
-    const r = store.getMessage("test", topic, queueId, offset, 32);
-    if (r.status !== "FOUND") return out;
-    out.push(...r.messages);
-    offset = r.nextBeginOffset;
-  }
-}
 
 interface WorldOptions {
   config?: Record<string, unknown>;
@@ -187,15 +172,7 @@ describe("transactional messages: the producer's outcome", () => {
   it("an END_TRANSACTION that names another group or queue offset than the half's changes nothing (checkPrepareMessage)", () => {
     const w = txWorld();
     const r = w.sendAt(2 * S, "t1", "UNKNOW");
-    let rogue: Remoting | null = null;
-    w.world.addNode(
-      "rogue",
-      (ctx) => {
-        rogue = new Remoting(ctx);
-        return rogue.handlers();
-      },
-      { kind: "client" },
-    );
+    const rogue = bareClient(w.world, "rogue");
     w.at(1 * S, () => w.world.start("rogue"));
     w.at(3 * S, () => {
       const sent = r.outcome as Extract<TransactionSendOutcome, { kind: "sent" }>;
@@ -208,9 +185,9 @@ describe("transactional messages: the producer's outcome", () => {
         msgId: sent.result.msgId,
         transactionId: "t1",
       };
-      rogue!.invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, producerGroup: "other" });
-      rogue!.invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, tranStateTableOffset: 5 });
-      rogue!.invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, commitLogOffset: 1 << 20 });
+      rogue().invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, producerGroup: "other" });
+      rogue().invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, tranStateTableOffset: 5 });
+      rogue().invokeOneway("broker-a", RequestCode.END_TRANSACTION, { ...end, commitLogOffset: 1 << 20 });
     });
     w.runUntil(5 * S);
     expect(w.ofKind("txn.end").map((e) => e.details?.error)).toEqual([undefined, "The producer group wrong", "The transaction state table offset wrong", "Find prepared transaction message failed"]);
@@ -368,35 +345,22 @@ describe("roles", () => {
     world.sim.onTrace((e) => events.push(e));
     let store: MessageStore | null = null;
     let handle: TransactionServiceHandle | null = null;
-    let isMaster = master;
-    const listeners: Array<(m: boolean) => void> = [];
+    const role = masterSwitch(master);
     world.addNode("b", (ctx) => {
-      const s = new MessageStore(ctx, cfg.store);
-      store = s;
-      const topics = new Map<string, TopicConfig>();
-      const rt: BrokerRuntime = {
+      const delayUs = opts.putDelayUs;
+      const rt = fakeRuntime({
         ctx,
         cfg,
-        brokerName: "b",
-        remoting: new Remoting(ctx),
-        store: s,
-        isMaster: () => isMaster,
-        onRoleChange: (l) => listeners.push(l),
-        ensureTopic: (topic, queues, perm = PERM_READ | PERM_WRITE) => {
-          const tc = topics.get(topic) ?? { topicName: topic, readQueueNums: queues, writeQueueNums: queues, perm };
-          topics.set(topic, tc);
-          return tc;
-        },
-        topicConfig: (topic) => topics.get(topic),
-        putMessage: (msg, cb) => {
-          const r = s.putMessage(msg);
-          if (opts.putDelayUs === undefined) cb(r.status, r.appendResult);
-          else ctx.after(opts.putDelayUs, () => cb(r.status, r.appendResult));
-        },
-        producerChannels: () => [],
-        consumerIds: () => [],
-        onShutdown: () => {},
-      };
+        role,
+        put:
+          delayUs === undefined
+            ? undefined
+            : (s, msg, cb) => {
+                const r = s.putMessage(msg);
+                ctx.after(delayUs, () => cb(r.status, r.appendResult));
+              },
+      });
+      store = rt.store;
       handle = installTransactionService(rt);
       return { onMessage() {} };
     });
@@ -410,10 +374,7 @@ describe("roles", () => {
       get handle() {
         return handle!;
       },
-      setMaster(m: boolean) {
-        isMaster = m;
-        for (const l of listeners) l(m);
-      },
+      setMaster: (m: boolean) => role.set(m),
       checks: () => events.filter((e) => e.kind === "txn.check").map((e) => e.timeUs / S),
     };
   }
