@@ -164,6 +164,13 @@ export function analyze(history: History): Analysis {
   const assignments: AssignRecord[] = [];
   const lookups: LookupRecord[] = [];
   const values = new Map<string, ValueInfo>();
+  /** topicOfKey per key: every send names one of a few keys, and slicing out the topic would build a string each time. */
+  const topics = new Map<string, string>();
+  const topicOf = (key: string): string => {
+    let topic = topics.get(key);
+    if (topic === undefined) topics.set(key, (topic = topicOfKey(key)));
+    return topic;
+  };
 
   const addSend = (process: number, type: CompletionType, v: SendValue, invokeIndex: number, invokeTimeUs: number, completeIndex: number, completeTimeUs: number): void => {
     let info = values.get(v.value);
@@ -175,7 +182,7 @@ export function analyze(history: History): Analysis {
       process,
       type,
       key: v.key,
-      topic: v.topic ?? topicOfKey(v.key),
+      topic: v.topic ?? topicOf(v.key),
       value: v.value,
       offset: v.offset,
       tag: v.tag,
@@ -310,7 +317,11 @@ export function analyze(history: History): Analysis {
   // The index is a dense renumbering of known offsets; gaps (transaction
   // markers, filtered or lost entries nobody reported) are tolerated.
   for (const order of keyOrders.values()) {
-    const offsets = Float64Array.from(order.firstValue.keys()).sort();
+    // Filled by hand: Float64Array.from takes a slow generic path over an iterator.
+    const offsets = new Float64Array(order.firstValue.size);
+    let filled = 0;
+    for (const offset of order.firstValue.keys()) offsets[filled++] = offset;
+    offsets.sort();
     order.offsets = offsets;
     const n = offsets.length;
     if (n > 0 && offsets[n - 1]! - offsets[0]! !== n - 1) {

@@ -303,7 +303,9 @@ export interface Pairing {
  * checking it would only mislead.
  */
 export function forEachPair(history: History, onPair: (pair: OpPair) => void): HistoryOp[] {
-  const inFlight = new Map<number, HistoryOp>();
+  // A process with nothing in flight maps to undefined rather than being
+  // deleted: a Map that keeps losing and regaining keys reallocates its table.
+  const inFlight = new Map<number, HistoryOp | undefined>();
   // One reusable carrier object: callers must copy what they keep.
   const carrier = { f: "send", process: 0, invoke: undefined, complete: undefined } as unknown as {
     f: OpF;
@@ -311,7 +313,10 @@ export function forEachPair(history: History, onPair: (pair: OpPair) => void): H
     invoke: HistoryOp;
     complete: HistoryOp;
   };
-  for (const op of history.ops) {
+  const ops = history.ops;
+  // An index loop: this runs over every op of every checked history, and the iterator would cost an object per op.
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
     if (op.type === "invoke") {
       const busy = inFlight.get(op.process);
       if (busy !== undefined) {
@@ -327,7 +332,7 @@ export function forEachPair(history: History, onPair: (pair: OpPair) => void): H
     if (invoke.f !== op.f) {
       throw new Error(`history: ops[${op.index}] completes ${invoke.f} ops[${invoke.index}] as ${op.f}`);
     }
-    inFlight.delete(op.process);
+    inFlight.set(op.process, undefined);
     carrier.f = op.f;
     carrier.process = op.process;
     carrier.invoke = invoke;
@@ -335,7 +340,9 @@ export function forEachPair(history: History, onPair: (pair: OpPair) => void): H
     // The f equality just checked makes the carrier a well-typed pair.
     onPair(carrier as OpPair);
   }
-  return [...inFlight.values()].sort((a, b) => a.index - b.index);
+  const pending: HistoryOp[] = [];
+  for (const op of inFlight.values()) if (op !== undefined) pending.push(op);
+  return pending.sort((a, b) => a.index - b.index);
 }
 
 /** Pairs every invoke with the next completion of its process; O(n). */
@@ -413,7 +420,8 @@ export function readKind(read: PollRead): ReadKind {
 export class HistoryBuilder {
   private readonly ops: HistoryOp[] = [];
   private readonly observations: Observation[] = [];
-  private readonly inFlight = new Map<number, HistoryOp>();
+  /** A process's operation in flight; undefined once completed (kept, not deleted: see forEachPair). */
+  private readonly inFlight = new Map<number, HistoryOp | undefined>();
   /** Processes that completed `info`: Jepsen never reuses them. */
   private readonly retired = new Set<number>();
   private nextProcess = 0;
@@ -428,7 +436,7 @@ export class HistoryBuilder {
   /** Appends an invoke entry; returns its index. */
   invoke<F extends OpF>(process: number, f: F, value: ValueOf<F>, timeUs: number): number {
     this.checkTime(timeUs);
-    if (this.inFlight.has(process)) throw new Error(`HistoryBuilder: process ${process} already has an operation in flight`);
+    if (this.inFlight.get(process) !== undefined) throw new Error(`HistoryBuilder: process ${process} already has an operation in flight`);
     if (this.retired.has(process)) throw new Error(`HistoryBuilder: process ${process} completed info and must not be reused`);
     if (process >= this.nextProcess) this.nextProcess = process + 1;
     const op = { index: this.ops.length, timeUs, process, type: "invoke", f, value } as HistoryOp;
@@ -445,17 +453,10 @@ export class HistoryBuilder {
     this.checkTime(timeUs);
     const invoke = this.inFlight.get(process);
     if (invoke === undefined) throw new Error(`HistoryBuilder: process ${process} has nothing in flight`);
-    this.inFlight.delete(process);
+    this.inFlight.set(process, undefined);
     if (type === "info") this.retired.add(process);
-    const op = {
-      index: this.ops.length,
-      timeUs,
-      process,
-      type,
-      f: invoke.f,
-      value: value ?? invoke.value,
-      ...(error === undefined ? {} : { error }),
-    } as HistoryOp;
+    const op = { index: this.ops.length, timeUs, process, type, f: invoke.f, value: value ?? invoke.value } as HistoryOp;
+    if (error !== undefined) op.error = error;
     this.ops.push(op);
     return op.index;
   }
@@ -468,7 +469,7 @@ export class HistoryBuilder {
 
   /** Whether `process` has an operation in flight. */
   busy(process: number): boolean {
-    return this.inFlight.has(process);
+    return this.inFlight.get(process) !== undefined;
   }
 
   observe(observation: Observation): void {

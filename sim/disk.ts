@@ -30,6 +30,9 @@ export const DiskConfigSchema = z
 
 export type DiskConfig = z.infer<typeof DiskConfigSchema>;
 
+/** Pages per buffer that Disk.newPage carves pages from. */
+const PAGES_PER_SLAB = 16;
+
 /**
  * A file's contents, shared by every name that refers to it. Files are
  * sparse, as on a real file system: only pages that were written take
@@ -107,6 +110,27 @@ export class Disk {
     readonly config: DiskConfig,
   ) {}
 
+  /** The buffer new pages are carved from, and how much of it is handed out. */
+  private slab: ArrayBuffer | null = null;
+  private slabUsed = 0;
+
+  /**
+   * A zeroed page of its own, carved from a shared buffer: a separate
+   * 4 KiB typed array costs an allocation and a zeroing each, several times
+   * more, and a busy disk makes one every few writes. Pages never move or
+   * shrink, so sharing a buffer is invisible to every reader and writer.
+   */
+  private newPage(): Uint8Array {
+    const ps = this.config.pageSizeBytes;
+    if (this.slab === null || this.slabUsed + ps > this.slab.byteLength) {
+      this.slab = new ArrayBuffer(ps * PAGES_PER_SLAB);
+      this.slabUsed = 0;
+    }
+    const page = new Uint8Array(this.slab, this.slabUsed, ps);
+    this.slabUsed += ps;
+    return page;
+  }
+
   /** Binds fsync callbacks to the process that owns this disk. */
   attach(owner: EventOwner): void {
     this.owner = owner;
@@ -174,7 +198,7 @@ export class Disk {
     for (let p = first; p <= last; p++) {
       let page = inode.pages.get(p);
       if (page === undefined) {
-        page = new Uint8Array(ps);
+        page = this.newPage();
         inode.pages.set(p, page);
       }
       const inPage = p === first ? offset - p * ps : 0;
@@ -284,7 +308,7 @@ export class Disk {
     const src = inode.pages.get(page);
     let dst = inode.durablePages.get(page);
     if (dst === undefined) {
-      dst = new Uint8Array(ps);
+      dst = this.newPage();
       inode.durablePages.set(page, dst);
     }
     if (src === undefined) dst.fill(0, 0, end - start);
@@ -418,7 +442,7 @@ export class Disk {
       const p = Math.floor(i / ps);
       let page = inode.pages.get(p);
       if (page === undefined) {
-        page = new Uint8Array(ps);
+        page = this.newPage();
         inode.pages.set(p, page);
       }
       page[i - p * ps] = b;

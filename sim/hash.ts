@@ -5,44 +5,48 @@
  * changes the result.
  */
 export class RunningHash {
-  private h1 = 0xdeadbeef;
-  private h2 = 0x41c6ce57;
+  /**
+   * The two lanes, [h1, h2]. An Int32Array keeps them as raw 32-bit ints:
+   * as plain fields they would be stored as doubles (the first seed is above
+   * 2^31) and converted on every access. Storing ToInt32 of the seeds
+   * changes no result, since every use converts them to int32 anyway.
+   */
+  private readonly lanes = Int32Array.of(0xdeadbeef, 0x41c6ce57);
 
   /** Mixes every UTF-16 code unit of `text`, then a separator. */
   update(text: string): void {
-    let h1 = this.h1;
-    let h2 = this.h2;
+    const lanes = this.lanes;
+    let h1 = lanes[0]!;
+    let h2 = lanes[1]!;
     for (let i = 0; i < text.length; i++) {
       const ch = text.charCodeAt(i);
       h1 = Math.imul(h1 ^ ch, 2654435761);
       h2 = Math.imul(h2 ^ ch, 1597334677);
     }
     // A separator so that ["ab","c"] and ["a","bc"] differ.
-    h1 = Math.imul(h1 ^ 0x0a, 2654435761);
-    h2 = Math.imul(h2 ^ 0x0a, 1597334677);
-    this.h1 = h1;
-    this.h2 = h2;
+    lanes[0] = Math.imul(h1 ^ 0x0a, 2654435761);
+    lanes[1] = Math.imul(h2 ^ 0x0a, 1597334677);
   }
 
   /** Mixes a 32-bit word into both lanes. */
   word(w: number): void {
-    this.h1 = Math.imul(this.h1 ^ w, 2654435761);
-    this.h2 = Math.imul(this.h2 ^ w, 1597334677);
+    const lanes = this.lanes;
+    lanes[0] = Math.imul(lanes[0]! ^ w, 2654435761);
+    lanes[1] = Math.imul(lanes[1]! ^ w, 1597334677);
   }
 
   updateNumber(n: number): void {
     const lo = n >>> 0;
     const hi = Math.floor(n / 4294967296) >>> 0;
-    this.h1 = Math.imul(this.h1 ^ lo, 2654435761);
-    this.h2 = Math.imul(this.h2 ^ hi, 1597334677);
-    this.h1 = Math.imul(this.h1 ^ hi, 2246822507);
-    this.h2 = Math.imul(this.h2 ^ lo, 3266489909);
+    const lanes = this.lanes;
+    lanes[0] = Math.imul(Math.imul(lanes[0]! ^ lo, 2654435761) ^ hi, 2246822507);
+    lanes[1] = Math.imul(Math.imul(lanes[1]! ^ hi, 1597334677) ^ lo, 3266489909);
   }
 
   /** The current value as 16 hex digits; the state is left unchanged. */
   digest(): string {
-    let h1 = this.h1;
-    let h2 = this.h2;
+    let h1 = this.lanes[0]!;
+    let h2 = this.lanes[1]!;
     h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
     h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
     h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
@@ -84,12 +88,16 @@ export function hashEvent(h: RunningHash, timeUs: number, node: string, kind: st
   h.word(TAG_END);
 }
 
+function hashInt(h: RunningHash, v: number): void {
+  h.word(TAG_INT);
+  h.updateNumber(v < 0 ? -v * 2 + 1 : v * 2);
+}
+
 function hashValue(h: RunningHash, v: unknown): void {
   switch (typeof v) {
     case "number":
       if (Number.isInteger(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) {
-        h.word(TAG_INT);
-        h.updateNumber(v < 0 ? -v * 2 + 1 : v * 2);
+        hashInt(h, v);
       } else if (Number.isFinite(v)) {
         h.word(TAG_NUM);
         h.update(String(v));
@@ -112,7 +120,9 @@ function hashValue(h: RunningHash, v: unknown): void {
       if (Array.isArray(v)) {
         h.word(TAG_ARR);
         h.word(v.length);
-        for (const x of v) {
+        // An index loop: hashValue is recursive and too polymorphic for the array iterator to be optimised away.
+        for (let i = 0; i < v.length; i++) {
+          const x: unknown = v[i];
           // JSON writes undefined (and functions) inside arrays as null.
           if (x === undefined || typeof x === "function") h.word(TAG_NULL);
           else hashValue(h, x);
@@ -124,7 +134,15 @@ function hashValue(h: RunningHash, v: unknown): void {
         const x = (v as Record<string, unknown>)[k];
         if (x === undefined || typeof x === "function") continue;
         h.update(k);
-        hashValue(h, x);
+        // Most members are strings and safe integers: hashed here, as hashValue would, without a recursive call.
+        if (typeof x === "string") {
+          h.word(TAG_STR);
+          h.update(x);
+        } else if (typeof x === "number" && Number.isSafeInteger(x)) {
+          hashInt(h, x);
+        } else {
+          hashValue(h, x);
+        }
       }
       h.word(TAG_END);
       return;

@@ -69,4 +69,44 @@ export class EventHeap<T extends HeapItem> {
   clear(): void {
     this.items = [];
   }
+
+  /**
+   * Drops every item `keep` rejects and restores the heap order. Items come
+   * out in (time, seq) order, a strict total order, so dropping some changes
+   * nothing about the order of the rest.
+   */
+  retain(keep: (item: T) => boolean): void {
+    const items = this.items;
+    let n = 0;
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i] as T;
+      if (keep(item)) items[n++] = item;
+    }
+    items.length = n;
+    // Floyd's heap construction: sift down every parent, last first.
+    for (let i = (n >> 1) - 1; i >= 0; i--) this.siftDown(items[i] as T, i, n);
+  }
+
+  /** Places `item` at or below index `i` of a heap of `size` items whose subtrees below `i` are heaps. */
+  private siftDown(item: T, i: number, size: number): void {
+    const items = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= size) break;
+      const r = l + 1;
+      let c = l;
+      let child = items[l] as T;
+      if (r < size) {
+        const right = items[r] as T;
+        if (right.time < child.time || (right.time === child.time && right.seq < child.seq)) {
+          c = r;
+          child = right;
+        }
+      }
+      if (item.time < child.time || (item.time === child.time && item.seq < child.seq)) break;
+      items[i] = child;
+      i = c;
+    }
+    items[i] = item;
+  }
 }

@@ -17,6 +17,9 @@ export interface EventOwner {
 
 export type Callback = (arg: any) => void;
 
+/** Compaction waits for this many cancelled events, so small queues never pay for it. */
+const COMPACT_MIN_CANCELLED = 256;
+
 export class SimEvent {
   time: Micros = 0;
   seq = 0;
@@ -111,7 +114,32 @@ export class Simulation {
   }
 
   cancel(timer: Timer | null | undefined): void {
-    if (timer) timer.fn = null;
+    if (!timer || timer.fn === null) return;
+    timer.fn = null;
+    // Cancelled events stay queued until they reach the front. Long timeouts
+    // that are nearly always cancelled (a request's 30 s timer, answered in
+    // milliseconds) would otherwise make most of the queue dead weight that
+    // every push and pop sifts through.
+    if (++this.cancelledQueued > COMPACT_MIN_CANCELLED && this.cancelledQueued * 2 > this.heap.size) this.compact();
+  }
+
+  /**
+   * Cancelled events counted since the last compaction, an estimate of how
+   * many the queue holds (one cancelled while deferred by a pause is counted
+   * too); compaction recounts from scratch.
+   */
+  private cancelledQueued = 0;
+
+  /**
+   * Removes cancelled events and events of dead incarnations from the
+   * queue: neither would ever run, and the queue pops the rest in the same
+   * (time, seq) order, so no event runs differently. Only `pending` can
+   * tell, and `run`'s reason when nothing live is left before its time
+   * limit (quiescent instead of time-limit, with the same clock).
+   */
+  private compact(): void {
+    this.heap.retain((ev) => ev.fn !== null && (ev.owner === null || ev.owner.incarnation === ev.incarnation));
+    this.cancelledQueued = 0;
   }
 
   /** Re-queues a paused owner's deferred events at the current time, in their original order. */
@@ -151,7 +179,10 @@ export class Simulation {
       }
       heap.pop();
       const fn = next.fn;
-      if (fn === null) continue;
+      if (fn === null) {
+        if (this.cancelledQueued > 0) this.cancelledQueued--;
+        continue;
+      }
       const owner = next.owner;
       if (owner !== null) {
         if (owner.incarnation !== next.incarnation) continue;

@@ -38,6 +38,8 @@ interface Seen {
   index: number;
 }
 
+const NO_KEYS: ReadonlySet<string> = new Set();
+
 export function pollScan(a: Analysis): PollScan {
   return memo(a, "poll-scan", () => {
     const skips: PollStep[] = [];
@@ -64,11 +66,14 @@ export function pollScan(a: Analysis): PollScan {
     const onPoll = (poll: PollRecord): void => {
       if (poll.type !== "ok") return;
       const s = stateOf(poll.process);
-      const exempt = new Set<string>();
+      // Most polls rebalance nothing: they share one empty set.
+      let exempt: ReadonlySet<string> = NO_KEYS;
       if (poll.rebalance !== undefined) {
-        for (const key of poll.rebalance.revoked) exempt.add(key);
-        for (const key of poll.rebalance.assigned) exempt.add(key);
-        for (const key of exempt) s.delete(key);
+        const keys = new Set<string>();
+        for (const key of poll.rebalance.revoked) keys.add(key);
+        for (const key of poll.rebalance.assigned) keys.add(key);
+        for (const key of keys) s.delete(key);
+        exempt = keys;
       }
       const tags = poll.subscription?.tags;
       const skipExempt = tags !== undefined && tags !== "*";

@@ -25,7 +25,7 @@ import { Remoting, response } from "./remoting.js";
 import { MessageStore, type FlushStatus, type PutMessageStatus } from "./store/message-store.js";
 import { javaStringHashCode } from "./store/indexfile.js";
 import { PROPERTY_WAIT_STORE_MSG_OK } from "./store/codec.js";
-import type { AppendResult, MessageInput } from "./store/types.js";
+import type { AppendResult, DecodedMessage, MessageInput } from "./store/types.js";
 import type { BrokerPutStatus, BrokerRuntime } from "./broker-runtime.js";
 import type { RaftConfig } from "../raft/config.js";
 import type { AppendCode, Entry } from "../raft/core.js";
@@ -193,6 +193,21 @@ export function dledgerEntryValue(e: Entry): string {
   } catch {
     return `#${e.index}`;
   }
+}
+
+/** A stored message as a pull response carries it. */
+function pulledMessage(m: Readonly<DecodedMessage>): PulledMessage {
+  return {
+    msgId: m.msgId,
+    topic: m.topic,
+    queueId: m.queueId,
+    queueOffset: m.queueOffset,
+    body: m.body,
+    properties: m.properties,
+    storeTimestampMs: m.storeTimestamp,
+    reconsumeTimes: m.reconsumeTimes,
+    physicalOffset: m.physicalOffset,
+  };
 }
 
 /** Message.isWaitStoreMsgOK: true unless the WAIT property says otherwise. */
@@ -428,6 +443,11 @@ export function broker(opts: BrokerOptions) {
         return;
       }
       const wait = waitStoreMsgOK(msg.properties);
+      if (!wait || (!syncFlush && !syncMaster)) {
+        // Neither a flush nor a replica wait: both halves are PUT_OK at once, as below, without their bookkeeping.
+        cb("PUT_OK", ar);
+        return;
+      }
       const nextOffset = ar.wroteOffset + ar.wroteBytes;
       let flushStatus: FlushStatus | null = null;
       let replicaStatus: ReplicaStatus | null = null;
@@ -502,6 +522,14 @@ export function broker(opts: BrokerOptions) {
 
     // ---- PULL_MESSAGE with long polling (PullRequestHoldService) ----
     const held = new Map<string, HeldPull[]>();
+    /** topic → queue id → "topic@queueId", the key of `held`: every dispatch looks one up. */
+    const heldKeys = new Map<string, string[]>();
+    const heldKey = (topic: string, queueId: number): string => {
+      let byId = heldKeys.get(topic);
+      if (byId === undefined) heldKeys.set(topic, (byId = []));
+      if (queueId >= 0 && queueId < 1024 && Number.isInteger(queueId)) return (byId[queueId] ??= `${topic}@${queueId}`);
+      return `${topic}@${queueId}`;
+    };
     const tagFilter = (subscription: string[] | "*"): ((tagsCode: number) => boolean) | undefined => {
       if (subscription === "*") return undefined;
       const codes = new Set(subscription.map(javaStringHashCode));
@@ -512,7 +540,7 @@ export function broker(opts: BrokerOptions) {
       if (body.commitOffset !== undefined && body.commitOffset >= 0 && !isSlave) {
         setOffset(body.consumerGroup, body.topic, body.queueId, body.commitOffset);
       }
-      const r = store.getMessage(body.consumerGroup, body.topic, body.queueId, body.queueOffset, body.maxMsgNums, tagFilter(body.subscription));
+      const r = store.getMessage(body.consumerGroup, body.topic, body.queueId, body.queueOffset, body.maxMsgNums, tagFilter(body.subscription), pulledMessage);
       // PullMessageProcessor: with slaveReadEnable a lagging consumer is sent to a slave, one that keeps
       // up to the subscription group's broker; without it, always to the master. A slave's own
       // "PULL_RETRY_IMMEDIATELY unless slaveReadEnable" is overwritten by the status switch below,
@@ -547,7 +575,7 @@ export function broker(opts: BrokerOptions) {
       }
       if (code === ResponseCode.PULL_NOT_FOUND && allowSuspend && body.suspendTimeoutMs > 0) {
         const holdUs = cfg.broker.longPollingEnable ? body.suspendTimeoutMs * 1000 : cfg.broker.shortPollingTimeMills * 1000;
-        const key = `${body.topic}@${body.queueId}`;
+        const key = heldKey(body.topic, body.queueId);
         let list = held.get(key);
         if (list === undefined) {
           list = [];
@@ -556,18 +584,7 @@ export function broker(opts: BrokerOptions) {
         list.push({ conn, req, body, deadlineUs: ctx.now + holdUs });
         return null;
       }
-      const messages: PulledMessage[] = r.messages.map((m) => ({
-        msgId: m.msgId,
-        topic: m.topic,
-        queueId: m.queueId,
-        queueOffset: m.queueOffset,
-        body: m.body,
-        properties: m.properties,
-        storeTimestampMs: m.storeTimestamp,
-        reconsumeTimes: m.reconsumeTimes,
-        physicalOffset: m.physicalOffset,
-      }));
-      const out: PullMessageResponseBody = { messages, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, suggestWhichBrokerId };
+      const out: PullMessageResponseBody = { messages: r.messages, nextBeginOffset: r.nextBeginOffset, minOffset: r.minOffset, maxOffset: r.maxOffset, suggestWhichBrokerId };
       return response(code, out, req);
     };
     const recheckHeld = (key: string, force: boolean): void => {
@@ -575,8 +592,7 @@ export function broker(opts: BrokerOptions) {
       if (list === undefined || list.length === 0) return;
       held.delete(key);
       for (const h of list) {
-        const [topic, q] = [h.body.topic, h.body.queueId];
-        const newData = store.getMaxOffsetInQueue(topic, q) > h.body.queueOffset;
+        const newData = store.getMaxOffsetInQueue(h.body.topic, h.body.queueId) > h.body.queueOffset;
         if (newData || force || ctx.now >= h.deadlineUs) {
           const resp = executePull(h.conn, h.req, h.body, false);
           if (resp !== null) ctx.send(h.conn, resp);
@@ -590,7 +606,7 @@ export function broker(opts: BrokerOptions) {
         }
       }
     };
-    store.onDispatch((topic, queueId) => recheckHeld(`${topic}@${queueId}`, false));
+    store.onDispatch((topic, queueId) => recheckHeld(heldKey(topic, queueId), false));
     // PullRequestHoldService wakes every 5 s with long polling, every shortPollingTimeMills without.
     const holdCheckUs = cfg.broker.longPollingEnable ? 5_000_000 : cfg.broker.shortPollingTimeMills * 1000;
     const holdLoop = (): void => {

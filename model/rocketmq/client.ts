@@ -11,8 +11,17 @@ export interface MessageQueue {
 }
 
 export function queueKey(mq: MessageQueue): string {
+  // Every send and every consumed batch names its queue: build each key once.
+  let byBroker = queueKeys.get(mq.topic);
+  if (byBroker === undefined) queueKeys.set(mq.topic, (byBroker = new Map()));
+  let byId = byBroker.get(mq.brokerName);
+  if (byId === undefined) byBroker.set(mq.brokerName, (byId = []));
+  if (mq.queueId >= 0 && mq.queueId < 1024 && Number.isInteger(mq.queueId)) return (byId[mq.queueId] ??= `${mq.topic}@${mq.brokerName}#${mq.queueId}`);
   return `${mq.topic}@${mq.brokerName}#${mq.queueId}`;
 }
+
+/** topic → broker name → queue id → key: a memo of queueKey, a pure function. */
+const queueKeys = new Map<string, Map<string, string[]>>();
 
 export function compareQueues(a: MessageQueue, b: MessageQueue): number {
   // MessageQueue.compareTo: topic, then broker name, then queue id.

@@ -17,7 +17,7 @@ import type { LocalTransactionState } from "./transaction-producer.js";
 import { RETRY_TOPIC_PREFIX, DLQ_TOPIC_PREFIX } from "../../invariants/index.js";
 import type { Entry } from "../raft/core.js";
 import type { RaftNode } from "../raft/node.js";
-import type { LogEntry } from "../../invariants/index.js";
+import type { LogEntry, PollRead } from "../../invariants/index.js";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -39,13 +39,9 @@ function asciiBytes(s: string): Uint8Array {
 
 function asciiString(b: Uint8Array): string {
   if (b.length > 64) return decoder.decode(b);
-  let s = "";
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i]!;
-    if (c > 0x7f) return decoder.decode(b);
-    s += String.fromCharCode(c);
-  }
-  return s;
+  for (let i = 0; i < b.length; i++) if (b[i]! > 0x7f) return decoder.decode(b);
+  // One string from all the codes at once: appending a character at a time builds a string per character.
+  return String.fromCharCode.apply(null, b as unknown as number[]);
 }
 
 /**
@@ -524,12 +520,14 @@ export class RocketMqCluster implements ClusterModel {
     if (w.features !== undefined) return featureConsumerProcess(this.featureHost(), ctx);
     const client = new ClientInstance(ctx, this.config.client, this.topology.nameServers, `${ctx.name}@${ctx.incarnation}`);
     const process = this.history.newProcess();
+    // What every poll's invoke says: nothing read yet. One shared, frozen value for all of them.
+    const pollInvoke = Object.freeze({ group: w.consumerGroup, reads: Object.freeze([]) as unknown as PollRead[] });
     const consumer = new PushConsumer(client, this.config.consumer, w.consumerGroup, {
       consume: (batch) => {
         const key = queueKey(batch.mq);
         const reads = batch.messages.map((m) => ({ key, offset: m.queueOffset, value: asciiString(m.body) }));
         const value = batch.assigned ? { group: w.consumerGroup, reads, rebalance: { assigned: [key], revoked: [] } } : { group: w.consumerGroup, reads };
-        this.history.invoke(process, "poll", { group: w.consumerGroup, reads: [] }, ctx.now);
+        this.history.invoke(process, "poll", pollInvoke, ctx.now);
         this.history.complete(process, "ok", value, ctx.now);
         ctx.emit("op.poll", { process, key, offsets: [reads[0]!.offset, reads[reads.length - 1]!.offset], n: reads.length });
       },

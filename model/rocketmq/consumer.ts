@@ -404,8 +404,8 @@ export class PushConsumer {
       maxMsgNums: this.cfg.pullBatchSize,
       suspendTimeoutMs: this.cfg.brokerSuspendMaxTimeMillis,
       subscription: this.subscriptions.get(pq.mq.topic) ?? "*",
-      ...(commit !== undefined && target.brokerId === 0 ? { commitOffset: commit } : {}),
     };
+    if (commit !== undefined && target.brokerId === 0) body.commitOffset = commit;
     this.client.remoting.invoke(target.addr, RequestCode.PULL_MESSAGE, body, this.cfg.consumerTimeoutMillisWhenSuspend, (resp, err) => {
       pq.pulling = false;
       if (pq.dropped) return;
@@ -487,8 +487,11 @@ export class PushConsumer {
   }
 
   private pullLater(pq: ProcessQueue, delayMs: number): void {
-    this.client.ctx.after(delayMs <= 0 ? 0 : delayMs * 1000, () => this.pull(pq));
+    this.client.ctx.after(delayMs <= 0 ? 0 : delayMs * 1000, this.pullNow, pq);
   }
+
+  /** `pull` as a timer callback taking its queue as the argument: no closure per pull. */
+  private readonly pullNow = (pq: ProcessQueue): void => this.pull(pq);
 
   // ---- concurrent consumption (ConsumeMessageConcurrentlyService) ----
 
@@ -788,6 +791,8 @@ export class PushConsumer {
 }
 
 function firstKey(pq: ProcessQueue): number | undefined {
+  // Usually empty (every commit asks): skip making an iterator then.
+  if (pq.msgTree.size === 0) return undefined;
   for (const k of pq.msgTree.keys()) return k;
   return undefined;
 }

@@ -163,7 +163,8 @@ export class Producer {
   }
 
   private send(msg: OutgoingMessage, timesTotal: number, asyncMode: boolean, cb: (outcome: SendOutcome) => void): void {
-    this.sendImpl(msg, timesTotal, asyncMode, (outcome) => cb(outcome));
+    // sendImpl also passes the last result, which cb does not take.
+    this.sendImpl(msg, timesTotal, asyncMode, cb);
   }
 
   private sendImpl(msg: OutgoingMessage, timesTotal: number, asyncMode: boolean, done: (outcome: SendOutcome, last: SendResult | null) => void): void {

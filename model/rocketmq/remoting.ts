@@ -1,4 +1,4 @@
-import type { Timer } from "../../sim/kernel.js";
+import { SimEvent } from "../../sim/kernel.js";
 import type { Connection } from "../../sim/network.js";
 import type { CloseReason, NodeContext, ProcessHandlers } from "../../sim/node.js";
 import { ResponseCode, type RemotingMessage, type RemotingRequest, type RemotingResponse } from "./protocol.js";
@@ -11,10 +11,15 @@ export type ResponseCallback = (resp: RemotingResponse | null, error: RemotingEr
 /** Handles one request; returns a response now, or null and answers later with `reply` (or never, for oneway). */
 export type RequestProcessor = (req: RemotingRequest, conn: Connection) => RemotingResponse | null;
 
-interface PendingCall {
-  conn: Connection;
-  cb: ResponseCallback;
-  timer: Timer;
+/** A call waiting for its response. It is also its own timeout event: one object per request instead of three. */
+class PendingCall extends SimEvent {
+  constructor(
+    readonly opaque: number,
+    readonly conn: Connection,
+    readonly cb: ResponseCallback,
+  ) {
+    super();
+  }
 }
 
 /**
@@ -71,15 +76,18 @@ export class Remoting {
     const conn = this.channel(addr);
     const opaque = this.nextOpaque++;
     const req: RemotingRequest = { type: "req", code, opaque, oneway: false, body };
-    const timer = this.ctx.after(Math.max(1, Math.round(timeoutMs * 1000)), () => {
-      const call = this.pending.get(opaque);
-      if (call === undefined) return;
-      this.pending.delete(opaque);
-      call.cb(null, "timeout");
-    });
-    this.pending.set(opaque, { conn, cb, timer });
+    const call = new PendingCall(opaque, conn, cb);
+    this.ctx.afterEvent(call, Math.max(1, Math.round(timeoutMs * 1000)), this.onTimeout, call);
+    this.pending.set(opaque, call);
     this.ctx.send(conn, req);
   }
+
+  /** A call's timeout fired: it is still pending, since answering or failing it cancels the timeout. */
+  private readonly onTimeout = (call: PendingCall): void => {
+    if (this.pending.get(call.opaque) !== call) return;
+    this.pending.delete(call.opaque);
+    call.cb(null, "timeout");
+  };
 
   invokeOneway(addr: string, code: number, body: unknown): void {
     const conn = this.channel(addr);
@@ -110,7 +118,7 @@ export class Remoting {
       const call = this.pending.get(msg.opaque);
       if (call === undefined) return; // Late response after a timeout: dropped, as Netty does.
       this.pending.delete(msg.opaque);
-      this.ctx.cancel(call.timer);
+      this.ctx.cancel(call);
       call.cb(msg, null);
       return;
     }
@@ -135,7 +143,7 @@ export class Remoting {
     for (const [opaque, call] of this.pending) {
       if (call.conn !== conn) continue;
       this.pending.delete(opaque);
-      this.ctx.cancel(call.timer);
+      this.ctx.cancel(call);
       failed.push([call, error]);
     }
     for (const [call, err] of failed) call.cb(null, err);

@@ -290,11 +290,26 @@ function hex32(v: number): string {
   return HEX_BYTE[(v >>> 24) & 0xff]! + HEX_BYTE[(v >>> 16) & 0xff]! + HEX_BYTE[(v >>> 8) & 0xff]! + HEX_BYTE[v & 0xff]!;
 }
 
-/** The last 16 hex digits of a message id: the physical offset as a Java long. */
+/** Character codes of the upper-case hex digits. */
+const HEX_CODE: number[] = Array.from("0123456789ABCDEF", (c) => c.charCodeAt(0));
+
+/**
+ * The last 16 hex digits of a message id: the physical offset as a Java
+ * long, as hex32 of its high then its low word would write them. Every
+ * stored message gets one, so the string is made at once from its 16
+ * character codes rather than from eight concatenated byte pairs.
+ */
 function offsetHex(physicalOffset: number): string {
   const hi = Math.floor(physicalOffset / TWO_POW_32);
-  // Every offset below 4 GiB (all of them, in practice) has a zero high word.
-  return (hi === 0 ? "00000000" : hex32(hi | 0)) + hex32((physicalOffset - hi * TWO_POW_32) | 0);
+  const h = hi | 0;
+  const l = (physicalOffset - hi * TWO_POW_32) | 0;
+  const d = HEX_CODE;
+  return String.fromCharCode(
+    d[(h >>> 28) & 15]!, d[(h >>> 24) & 15]!, d[(h >>> 20) & 15]!, d[(h >>> 16) & 15]!,
+    d[(h >>> 12) & 15]!, d[(h >>> 8) & 15]!, d[(h >>> 4) & 15]!, d[h & 15]!,
+    d[(l >>> 28) & 15]!, d[(l >>> 24) & 15]!, d[(l >>> 20) & 15]!, d[(l >>> 16) & 15]!,
+    d[(l >>> 12) & 15]!, d[(l >>> 8) & 15]!, d[(l >>> 4) & 15]!, d[l & 15]!,
+  );
 }
 
 // Weak, so callers' HostAddress objects are not kept alive by the memo.
@@ -471,16 +486,16 @@ function decodedProperties(properties: Record<string, string>): Record<string, s
 
 /**
  * What decodeRecord(buf, 0, msgLen) gives for the record the encoder just
- * wrote into `buf` from `f` (with `queueOffset` and `physicalOffset` filled
- * in), built from `f` instead of parsing the bytes back; null when a string
+ * wrote into its buffer from `f` (with `queueOffset` and `physicalOffset`
+ * filled in), built from `f` instead of parsing the bytes back; null when a string
  * might not come back unchanged, and then the caller decodes the bytes.
  * Each field is what its decoder reads back from what the encoder wrote:
  * int fields as Java ints (`| 0`), longs through int64RoundTrip, IPv4
- * addresses as unsigned ints, the body from the written bytes, and the
+ * addresses as unsigned ints, the body as written (f.body itself), and the
  * dispatch fields through the same functions the checker uses. The tests
  * (recent-records.test.ts) compare the two over random records.
  */
-export function decodedFromFields(f: EncodeFields, buf: Uint8Array, msgLen: number, queueOffset: number, physicalOffset: number, deliverTimestamp: DeliverTimestampFn): DecodedRecord | null {
+export function decodedFromFields(f: EncodeFields, msgLen: number, queueOffset: number, physicalOffset: number, deliverTimestamp: DeliverTimestampFn): DecodedRecord | null {
   const topic = f.topic;
   if (!isPlainText(topic)) return null;
   const properties = decodedProperties(f.properties);
@@ -524,7 +539,9 @@ export function decodedFromFields(f: EncodeFields, buf: Uint8Array, msgLen: numb
     storeHost: storeHost.text,
     reconsumeTimes: f.reconsumeTimes | 0,
     preparedTransactionOffset,
-    body: buf.slice(ENCODED_BODY_POSITION, ENCODED_BODY_POSITION + f.body.length),
+    // The encoder copied f.body's bytes verbatim, so f.body holds exactly what decoding would copy out; bodies are
+    // never written after they are made (records share theirs with every reader), so it serves as the copy.
+    body: f.body,
     bodyCRC: f.bodyCrc | 0,
     properties,
     storeSize: msgLen,

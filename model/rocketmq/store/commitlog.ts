@@ -37,6 +37,8 @@ export interface AppendOutcome {
   wroteOffset: number;
   wroteBytes: number;
   queueOffset: number;
+  /** The record's message id, when the append decoded the record (the string createMessageId gives); else null. */
+  msgId: string | null;
 }
 
 /** How CommitLog recovery ended. */
@@ -276,13 +278,13 @@ export class CommitLog {
     // The record's decoded form, for the dispatcher and the pulls that will read it: built from the fields when
     // they are sure to decode back unchanged, otherwise decoded from the bytes just written.
     const decoded =
-      decodedFromFields(fields, buf, msgLen, queueOffset, wroteOffset, this.deliverTimestamp) ?? decodeRecord(buf, 0, msgLen, this.deliverTimestamp);
+      decodedFromFields(fields, msgLen, queueOffset, wroteOffset, this.deliverTimestamp) ?? decodeRecord(buf, 0, msgLen, this.deliverTimestamp);
     if (decoded !== null) this.recent.add(wroteOffset, decoded);
     f.wrotePosition += msgLen;
     if (f.writeBuffer === null) f.committedPosition = f.wrotePosition;
     f.storeTimestamp = fields.storeTimestamp;
     if (tranType !== TRANSACTION_PREPARED_TYPE && tranType !== TRANSACTION_ROLLBACK_TYPE) this.topicQueueTable.set(key, queueOffset + 1);
-    return { wroteOffset, wroteBytes: msgLen, queueOffset };
+    return { wroteOffset, wroteBytes: msgLen, queueOffset, msgId: decoded === null ? null : decoded.message.msgId };
   }
 
   /** submitFlushRequest's wake-ups that do not depend on the message. */

@@ -322,7 +322,7 @@ export class MessageStore {
     };
     const r = this.commitLog.append(fields);
     if (typeof r === "string") return { status: r, appendResult: null };
-    const appendResult = new StoredAppendResult(r.wroteOffset, r.wroteBytes, r.queueOffset, storeTimestamp, topic, queueId, storeHost);
+    const appendResult = new StoredAppendResult(r.wroteOffset, r.wroteBytes, r.queueOffset, storeTimestamp, topic, queueId, storeHost, r.msgId);
     this.ctx.emit("store.append", { topic, queueId, queueOffset: r.queueOffset, offset: r.wroteOffset, size: r.wroteBytes });
     // SYNC_FLUSH without WAIT: nobody waits, but the group commit is woken to flush soon.
     if (this.syncFlush && !waitStoreMsgOK(msg)) this.commitLog.groupCommitService!.wakeup();
@@ -520,15 +520,39 @@ export class MessageStore {
    *
    * The real store returns null once shutdown has begun; this one keeps
    * serving reads until the process stops.
+   *
+   * `project`, when given, builds what the caller keeps of each message
+   * (say, its wire form) in place of the message itself. The message it is
+   * handed may be shared with other readers (see RecentRecords): it must
+   * not change it or keep it. Without `project` every message returned is
+   * the caller's own object.
    */
-  getMessage(group: string, topic: string, queueId: number, offset: number, maxMsgNums: number, filter?: (tagsCode: number) => boolean): GetMessageResult {
+  getMessage(group: string, topic: string, queueId: number, offset: number, maxMsgNums: number, filter?: (tagsCode: number) => boolean): GetMessageResult;
+  getMessage<M>(
+    group: string,
+    topic: string,
+    queueId: number,
+    offset: number,
+    maxMsgNums: number,
+    filter: ((tagsCode: number) => boolean) | undefined,
+    project: (m: Readonly<DecodedMessage>) => M,
+  ): GetMessageResult<M>;
+  getMessage(
+    group: string,
+    topic: string,
+    queueId: number,
+    offset: number,
+    maxMsgNums: number,
+    filter?: (tagsCode: number) => boolean,
+    project?: (m: Readonly<DecodedMessage>) => unknown,
+  ): GetMessageResult<unknown> {
     void group;
     let status: GetMessageStatus = "NO_MESSAGE_IN_QUEUE";
     let nextBeginOffset = offset;
     let minOffset = 0;
     let maxOffset = 0;
     let suggestPullingFromSlave = false;
-    const messages: DecodedMessage[] = [];
+    const messages: unknown[] = [];
     const maxOffsetPy = this.commitLog.getMaxOffset();
     const cq = this.getConsumeQueue(topic, queueId);
     if (cq !== undefined) {
@@ -574,8 +598,8 @@ export class MessageStore {
           }
           const rec = this.commitLog.recentRecord(offsetPy, sizePy);
           if (rec !== undefined) {
-            // What decoding the bytes would give (see RecentRecords); a fresh object per read, as decoding makes.
-            messages.push({ ...rec.message });
+            // What decoding the bytes would give (see RecentRecords); without a projection, a fresh object per read, as decoding makes.
+            messages.push(project === undefined ? { ...rec.message } : project(rec.message));
           } else {
             const bytes = this.commitLog.getMessage(offsetPy, sizePy);
             if (bytes === null) {
@@ -585,7 +609,7 @@ export class MessageStore {
             }
             const m = decodeMessage(bytes, 0, bytes.length, this.deliverTimestamp);
             // The real broker ships the raw bytes and the client's decoder drops a record it cannot parse.
-            if (m !== null) messages.push(m);
+            if (m !== null) messages.push(project === undefined ? m : project(m));
           }
           bufferTotal += sizePy;
           status = "FOUND";
@@ -794,8 +818,6 @@ export class MessageStore {
 
 /** AppendMessageResult: the message id is built only when asked for, as the real msgIdSupplier does. */
 class StoredAppendResult implements AppendResult {
-  private id: string | null = null;
-
   constructor(
     readonly wroteOffset: number,
     readonly wroteBytes: number,
@@ -804,6 +826,8 @@ class StoredAppendResult implements AppendResult {
     readonly topic: string,
     readonly queueId: number,
     private readonly storeHost: HostAddress,
+    /** The id, if the append already built it (decoding the record it wrote). */
+    private id: string | null,
   ) {}
 
   get msgId(): string {

@@ -13,6 +13,7 @@ import {
   type EncodeFields,
 } from "./codec.js";
 import { ConsumeQueue } from "./consumequeue.js";
+import { RECENT_RECORDS } from "./recent-records.js";
 import type { MessageStore } from "./message-store.js";
 import { bodyText, storeHarness, testMessage, type StoreHarness } from "./testing.js";
 import type { AppendResult, DecodedMessage } from "./types.js";
@@ -72,7 +73,7 @@ describe("decodedFromFields", () => {
         writeInt64(e.buffer, PHYSICAL_OFFSET_POSITION, physicalOffset);
         const decoded = decodeRecord(e.buffer, 0, e.length, delay);
         expect(decoded).not.toBeNull();
-        const fromFields = decodedFromFields(f, e.buffer, e.length, queueOffset, physicalOffset, delay);
+        const fromFields = decodedFromFields(f, e.length, queueOffset, physicalOffset, delay);
         if (fromFields === null) return;
         built++;
         expect(fromFields).toStrictEqual(decoded);
@@ -104,10 +105,10 @@ describe("decodedFromFields", () => {
       properties: { KEYS: "k1 k2", UNIQ_KEY: "U1", TAGS: "TagA", WAIT: "true", "é中\ud83d\ude00": "ok" },
     };
     expect(e.encode(f)).toBeNull();
-    expect(decodedFromFields(f, e.buffer, e.length, 0, 0, delay)).not.toBeNull();
-    expect(decodedFromFields({ ...f, properties: { KEYS: "a\u0002b" } }, e.buffer, e.length, 0, 0, delay)).toBeNull();
-    expect(decodedFromFields({ ...f, properties: { KEYS: "" } }, e.buffer, e.length, 0, 0, delay)).toBeNull();
-    expect(decodedFromFields({ ...f, topic: "T\ud800" }, e.buffer, e.length, 0, 0, delay)).toBeNull();
+    expect(decodedFromFields(f, e.length, 0, 0, delay)).not.toBeNull();
+    expect(decodedFromFields({ ...f, properties: { KEYS: "a\u0002b" } }, e.length, 0, 0, delay)).toBeNull();
+    expect(decodedFromFields({ ...f, properties: { KEYS: "" } }, e.length, 0, 0, delay)).toBeNull();
+    expect(decodedFromFields({ ...f, topic: "T\ud800" }, e.length, 0, 0, delay)).toBeNull();
   });
 });
 
@@ -140,8 +141,8 @@ describe("the cache of recently appended records", () => {
 
   it("keeps only the newest records", () => {
     const h = storeHarness();
-    for (let i = 0; i < 1100; i++) h.store.putMessage(testMessage(i));
-    expect(h.store.commitLog.recent.size).toBe(1024);
+    for (let i = 0; i < RECENT_RECORDS + 76; i++) h.store.putMessage(testMessage(i));
+    expect(h.store.commitLog.recent.size).toBe(RECENT_RECORDS);
     h.runUntil(10_000);
     const r = h.store.getMessage("g", "TopicTest", 0, 0, 32);
     // The oldest are read from the disk, as before.

@@ -1,8 +1,15 @@
 import type { DecodedRecord } from "./codec.js";
 import type { TailMirror } from "./mapped-file-queue.js";
 
-/** How many of the newest appends keep their decoded form. */
-export const RECENT_RECORDS = 1024;
+/**
+ * How many of the newest appends keep their decoded form. The dispatcher
+ * reads a record 1 ms after its append and up-to-date consumers right
+ * after that, so a few hundred records cover seconds of traffic; a reader
+ * further behind decodes the bytes. A larger cache costs more than it
+ * saves: records it keeps alive outlive V8's young generation, and every
+ * scavenge then copies them.
+ */
+export const RECENT_RECORDS = 256;
 
 /**
  * A simulator-only cache: the decoded form (DecodedRecord: what the

@@ -110,9 +110,10 @@ export type GetMessageStatus =
   | "OFFSET_TOO_SMALL"
   | "NO_MESSAGE_IN_QUEUE";
 
-export interface GetMessageResult {
+/** `M`: what the reader keeps of each message (see MessageStore.getMessage's `project`). */
+export interface GetMessageResult<M = DecodedMessage> {
   status: GetMessageStatus;
-  messages: DecodedMessage[];
+  messages: M[];
   nextBeginOffset: number;
   minOffset: number;
   maxOffset: number;
