@@ -1,7 +1,7 @@
 import { checkAll, judge, type Anomaly, type History } from "../invariants/index.js";
 import { expandClasses, generateFaultPlan, type FaultClass, type FaultPlan } from "../sim/faults.js";
 import { runPhases } from "../sim/runner.js";
-import type { TraceListener } from "../sim/kernel.js";
+import type { TraceListener, TraceSink } from "../sim/kernel.js";
 import { World } from "../sim/world.js";
 import { ConfigError, type ClusterModel } from "./cluster.js";
 import { createCluster } from "./systems.js";
@@ -27,6 +27,8 @@ export interface RunOptions {
   onTrace?: TraceListener;
   /** Sees every trace line (a trace writer); cheaper than onTrace. */
   onTraceLine?: (line: string) => void;
+  /** Receives every trace line in parts (a trace writer); the cheapest. */
+  traceSink?: TraceSink;
   /** Called with the fully resolved scenario and plan before the run starts. */
   onStart?: (scenario: Scenario, plan: FaultPlan) => void;
   maxEvents?: number;
@@ -113,6 +115,7 @@ export function runScenario(input: unknown, opts: RunOptions): RunResult {
     network: { traceMessages: true, ...(scenario.faults.network ?? {}) },
     ...(scenario.faults.disk ? { disk: scenario.faults.disk } : {}),
   });
+  if (opts.traceSink) world.sim.onTraceSink(opts.traceSink);
   if (opts.onTraceLine) world.sim.onTraceLine(opts.onTraceLine);
   if (opts.onTrace) world.sim.onTrace(opts.onTrace);
   const cluster = createCluster(world, scenario);

@@ -17,6 +17,19 @@ export interface EventOwner {
 
 export type Callback = (arg: any) => void;
 
+/**
+ * Receives trace lines in parts, so a trace writer can encode them without
+ * building each line as a string. `tail` is `,"n":<node>,"k":<kind>`;
+ * quoted parts are JSON strings already. The lines are exactly those
+ * `onTraceLine` listeners receive.
+ */
+export interface TraceSink {
+  /** `{"t":<t><tail>}`, or `{"t":<t><tail>,"d":<JSON.stringify(details)>}`. */
+  line(t: number, tail: string, details: Record<string, unknown> | undefined): void;
+  /** `{"t":<t><tail>,"d":{"from":<from>,"conn":<conn>,"sentUs":<sentUs>,"type":<type>}}`, with `,"reason":<reason>` before the last two braces when given. */
+  message(t: number, tail: string, from: string, conn: number, sentUs: number, type: string, reason: string | null): void;
+}
+
 /** Compaction waits for this many cancelled events, so small queues never pay for it. */
 const COMPACT_MIN_CANCELLED = 256;
 
@@ -213,10 +226,12 @@ export class Simulation {
    */
   emit(node: string, kind: string, details?: Record<string, unknown>): void {
     hashEvent(this.traceHash, this.nowUs, node, kind, details);
-    if (this.lineListeners.length === 0 && this.listeners.length === 0) {
-      this.traceCount++;
-      return;
+    this.traceCount++;
+    if (this.sinks.length > 0) {
+      const tail = this.lineTail(node, kind);
+      for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, tail, details);
     }
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
     const tail = this.lineTail(node, kind);
     const line = details === undefined ? `{"t":${this.nowUs}${tail}}` : `{"t":${this.nowUs}${tail},"d":${JSON.stringify(details)}}`;
     this.deliver(node, kind, details, line);
@@ -230,19 +245,33 @@ export class Simulation {
    * traced. Replay still compares them byte for byte.
    */
   emitTransport(node: string, kind: string, details: Record<string, unknown>): void {
+    if (!this.tracing) return;
+    this.traceCount++;
+    for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, this.lineTail(node, kind), details);
     if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
-    const line = `{"t":${this.nowUs},"n":${this.quoted(node)},"k":${this.quoted(kind)},"d":${JSON.stringify(details)}}`;
-    this.deliver(node, kind, details, line);
+    this.deliver(node, kind, details, `{"t":${this.nowUs}${this.lineTail(node, kind)},"d":${JSON.stringify(details)}}`);
   }
 
-  /** Like emitTransport, with the details already serialised as JSON. */
-  emitTransportJson(node: string, kind: string, detailsJson: string): void {
-    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
-    const line = `{"t":${this.nowUs}${this.lineTail(node, kind)},"d":${detailsJson}}`;
+  /**
+   * A network message's transport line, from its parts (`from`, `type` and
+   * `reason` unquoted): the line is
+   * `{"t":…,"n":…,"k":…,"d":{"from":…,"conn":…,"sentUs":…,"type":…[,"reason":…]}}`.
+   * A sink receives the parts and encodes them without building the line.
+   */
+  emitMessage(node: string, kind: string, from: string, conn: number, sentUs: number, type: string, reason: string | null): void {
+    if (!this.tracing) return;
     this.traceCount++;
+    const tail = this.lineTail(node, kind);
+    const qFrom = this.quoted(from);
+    const qType = this.quoted(type);
+    const qReason = reason === null ? null : this.quoted(reason);
+    for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.message(this.nowUs, tail, qFrom, conn, sentUs, qType, qReason);
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
+    const json = `{"from":${qFrom},"conn":${conn},"sentUs":${sentUs},"type":${qType}${qReason !== null ? `,"reason":${qReason}` : ""}}`;
+    const line = `{"t":${this.nowUs}${tail},"d":${json}}`;
     for (let i = 0; i < this.lineListeners.length; i++) this.lineListeners[i]!(line);
     if (this.listeners.length > 0) {
-      const ev: TraceEvent = { timeUs: this.nowUs, node, kind, details: JSON.parse(detailsJson) as Record<string, unknown> };
+      const ev: TraceEvent = { timeUs: this.nowUs, node, kind, details: JSON.parse(json) as Record<string, unknown> };
       for (const l of this.listeners) l(ev, line);
     }
   }
@@ -254,11 +283,10 @@ export class Simulation {
 
   /** True when some listener receives trace lines, i.e. transport events are worth producing. */
   get tracing(): boolean {
-    return this.lineListeners.length > 0 || this.listeners.length > 0;
+    return this.sinks.length > 0 || this.lineListeners.length > 0 || this.listeners.length > 0;
   }
 
   private deliver(node: string, kind: string, details: Record<string, unknown> | undefined, line: string): void {
-    this.traceCount++;
     for (let i = 0; i < this.lineListeners.length; i++) this.lineListeners[i]!(line);
     if (this.listeners.length > 0) {
       const ev: TraceEvent = details === undefined ? { timeUs: this.nowUs, node, kind } : { timeUs: this.nowUs, node, kind, details };
@@ -299,6 +327,13 @@ export class Simulation {
   }
 
   private readonly lineListeners: Array<(line: string) => void> = [];
+
+  /** The cheapest listener: receives each line in parts (see TraceSink). */
+  onTraceSink(sink: TraceSink): void {
+    this.sinks.push(sink);
+  }
+
+  private readonly sinks: TraceSink[] = [];
 
   onTrace(listener: TraceListener): () => void {
     this.listeners.push(listener);

@@ -412,11 +412,11 @@ export class Network {
   private traceMessage(to: SimNode, p: Packet, kind: "net.msg" | "net.drop", reason: string | null): void {
     if (!this.sim.tracing) return;
     const from = p.dir === 0 ? p.conn.a : p.conn.b;
-    // Built by hand (the same text JSON.stringify would give): one line per message adds up.
-    const q = (s: string) => this.sim.quote(s);
-    const json = `{"from":${q(from.name)},"conn":${p.conn.id},"sentUs":${p.sentUs},"type":${q(describe(p.payload))}${reason !== null ? `,"reason":${q(reason)}` : ""}}`;
-    this.sim.emitTransportJson(to.name, kind, json);
+    this.sim.emitMessage(to.name, kind, from.name, p.conn.id, p.sentUs, this.labels.of(p.payload), reason);
   }
+
+  /** Payload labels repeat endlessly ("req 310"): built once per (type, code). */
+  private readonly labels = new PayloadLabels();
 
   private beginStall(conn: Connection): void {
     if (conn.stallTimer !== null) return;
@@ -469,6 +469,22 @@ export class Network {
         }
       });
     }
+  }
+}
+
+/** Caches `describe` for payloads whose `type` is a string and `code` a number or absent. */
+class PayloadLabels {
+  private readonly byType = new Map<string, Map<number | undefined, string>>();
+
+  of(payload: unknown): string {
+    if (payload === null || typeof payload !== "object") return describe(payload);
+    const o = payload as { type?: unknown; code?: unknown };
+    if (typeof o.type !== "string" || (o.code !== undefined && typeof o.code !== "number")) return describe(payload);
+    let byCode = this.byType.get(o.type);
+    if (byCode === undefined) this.byType.set(o.type, (byCode = new Map()));
+    let label = byCode.get(o.code);
+    if (label === undefined) byCode.set(o.code, (label = describe(payload)));
+    return label;
   }
 }
 

@@ -17,9 +17,10 @@ export function runWithTrace(input: unknown, opts: RunOptions, tracePath?: strin
         writer = new TraceWriter(tracePath, { type: "header", format: TRACE_FORMAT_VERSION, mqsim: MQSIM_VERSION, scenario, seed: opts.seed, plan });
         opts.onStart?.(scenario, plan);
       },
-      onTraceLine: (line) => {
-        writer?.event(line);
-        opts.onTraceLine?.(line);
+      // The writer exists from onStart on, before the first event is emitted.
+      traceSink: {
+        line: (t, tail, details) => writer?.line(t, tail, details),
+        message: (t, tail, from, conn, sentUs, type, reason) => writer?.message(t, tail, from, conn, sentUs, type, reason),
       },
     });
     (writer as TraceWriter | null)?.finish({
