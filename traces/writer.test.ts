@@ -33,6 +33,7 @@ describe("TraceWriter as a TraceSink", () => {
       sim.emit("n1", "no-details");
       sim.emit("nödé", "escapes", { s: 'quote " and \\ and \n newline', u: "ünïcødé ✓", e: "" });
       sim.emit("n2", "numbers", { neg: -5, float: 1.5, big: 2 ** 60, nan: Number.NaN, inf: Infinity, zero: -0 });
+      sim.emit("n2", "integers", { a: 0, b: 9, c: 10, d: 2 ** 31 - 1, e: 2 ** 31, f: 1e9, g: 1e9 + 7, h: 17_230_300_000, i: Number.MAX_SAFE_INTEGER, j: 1e21 });
       sim.emit("n2", "nested", { arr: [1, "two", { three: 3 }], obj: { k: [null] }, skip: undefined, fn: () => 1 });
       sim.emit("n2", "keys", { "we\"ird": 1, 10: "int key first", z: 2 });
       sim.emitMessage("n3", "net.msg", "peer-1", 7, 123456789, "req 310", null);
@@ -40,7 +41,7 @@ describe("TraceWriter as a TraceSink", () => {
       sim.emitTransport("n3", "net.other", { from: "x", n: 3 });
     });
     expect(written).toEqual(lines);
-    expect(lines.length).toBe(9);
+    expect(lines.length).toBe(10);
   });
 
   it("spans chunk boundaries without losing or splitting a line", () => {

@@ -7,14 +7,6 @@ const CHUNK_BYTES = 1 << 20;
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, "latin1");
 
-/** True when JSON.stringify would write `s` between quotes unchanged: printable ASCII without `"` or `\\`. */
-function plainAscii(s: string): boolean {
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
-  }
-  return true;
-}
 const T_OPEN = ascii('{"t":');
 const D_OPEN = ascii(',"d":');
 const CLOSE_LINE = ascii("}\n");
@@ -43,6 +35,8 @@ export class TraceWriter implements TraceSink {
   private readonly fd: number;
   private readonly tmp: string;
   private readonly buf = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** The same bytes as a plain Uint8Array, for single-byte stores (monomorphic, unlike Buffer). */
+  private readonly u8 = new Uint8Array(this.buf.buffer, this.buf.byteOffset, CHUNK_BYTES);
   private pos = 0;
   private done = false;
 
@@ -81,43 +75,66 @@ export class TraceWriter implements TraceSink {
    */
   private object(o: Record<string, unknown>): void {
     this.reserve(1);
-    this.buf[this.pos++] = 0x7b; // {
+    this.u8[this.pos++] = 0x7b; // {
     let first = true;
     for (const k in o) {
       const v = o[k];
       // JSON.stringify leaves out undefined, functions and symbols.
       if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-      this.reserve(k.length * 6 + 4);
-      if (!first) this.buf[this.pos++] = 0x2c; // ,
+      const key = this.keyBytes(k);
+      this.reserve(key.length + 1);
+      if (!first) this.u8[this.pos++] = 0x2c; // ,
       first = false;
-      this.text(this.quoteKey(k));
-      this.buf[this.pos++] = 0x3a; // :
-      if (typeof v === "number" && v >= 0 && Number.isSafeInteger(v)) {
-        this.reserve(16);
-        this.int(v);
-      } else if (typeof v === "string" && v.length <= 256 && plainAscii(v)) {
-        this.reserve(v.length + 2);
-        this.buf[this.pos++] = 0x22;
-        this.pos += this.buf.write(v, this.pos, "latin1");
-        this.buf[this.pos++] = 0x22;
-      } else {
-        const json = JSON.stringify(v);
-        this.reserve(json.length * 3);
-        this.pos += this.buf.write(json, this.pos, "utf8");
-      }
+      this.ascii(key);
+      if (typeof v === "number" && v >= 0 && Number.isSafeInteger(v)) this.int(v);
+      else if (typeof v !== "string" || !this.plainString(v)) this.json(JSON.stringify(v));
     }
     this.reserve(1);
-    this.buf[this.pos++] = 0x7d; // }
+    this.u8[this.pos++] = 0x7d; // }
   }
 
-  /** Keys repeat endlessly: quoted once. */
-  private quoteKey(k: string): string {
-    let q = this.keys.get(k);
-    if (q === undefined) this.keys.set(k, (q = JSON.stringify(k)));
-    return q;
+  /**
+   * Writes `"s"` when JSON would write `s` unchanged between quotes
+   * (printable ASCII without `"` or `\\`); otherwise writes nothing and
+   * returns false.
+   */
+  private plainString(s: string): boolean {
+    const n = s.length;
+    if (n > 512) return false;
+    this.reserve(n + 2);
+    const u8 = this.u8;
+    const start = this.pos;
+    let pos = start;
+    u8[pos++] = 0x22;
+    for (let i = 0; i < n; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) return false;
+      u8[pos++] = c;
+    }
+    u8[pos++] = 0x22;
+    this.pos = pos;
+    return true;
   }
 
-  private readonly keys = new Map<string, string>();
+  /** Text that is JSON already (UTF-8 encoded); a very long one is written on its own. */
+  private json(text: string): void {
+    if (text.length * 3 > CHUNK_BYTES / 2) {
+      this.flush();
+      writeSync(this.fd, text, null, "utf8");
+      return;
+    }
+    this.reserve(text.length * 3);
+    this.pos += this.buf.write(text, this.pos, "utf8");
+  }
+
+  /** `"key":` for a details key: keys repeat endlessly, so each is encoded once. */
+  private keyBytes(k: string): Uint8Array {
+    let bytes = this.keys.get(k);
+    if (bytes === undefined) this.keys.set(k, (bytes = Buffer.from(`${JSON.stringify(k)}:`, "utf8")));
+    return bytes;
+  }
+
+  private readonly keys = new Map<string, Uint8Array>();
 
   /** TraceSink: a network message's line, from its parts. */
   message(t: number, tail: string, from: string, conn: number, sentUs: number, type: string, reason: string | null): void {
@@ -146,33 +163,39 @@ export class TraceWriter implements TraceSink {
   }
 
   private ascii(bytes: Uint8Array): void {
-    const buf = this.buf;
+    const u8 = this.u8;
     let pos = this.pos;
-    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i]!;
+    for (let i = 0; i < bytes.length; i++) u8[pos++] = bytes[i]!;
     this.pos = pos;
   }
 
   /** A non-negative integer's decimal digits, as JSON.stringify writes them; anything else via String(). */
   private int(n: number): void {
-    if (!(n >= 0 && Number.isSafeInteger(n))) {
+    this.reserve(24);
+    if (n >= 0 && n < 0x80000000 && n === (n | 0)) {
+      this.small(n);
+    } else if (n >= 0 && Number.isSafeInteger(n)) {
+      // Times reach 10^10 µs and more: the high part, then the low nine digits padded.
+      const hi = Math.floor(n / 1e9);
+      this.int(hi);
+      this.small(n - hi * 1e9, 9);
+    } else {
       this.pos += this.buf.write(String(n), this.pos, "latin1");
-      return;
     }
-    const buf = this.buf;
-    const start = this.pos;
-    let end = start;
-    do {
-      const q = Math.floor(n / 10);
-      buf[end++] = 0x30 + (n - q * 10);
+  }
+
+  /** An integer in [0, 2^31) in decimal, left-padded with zeros to `width` digits. */
+  private small(n: number, width = 1): void {
+    let digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
+    if (digits < width) digits = width;
+    const u8 = this.u8;
+    let pos = this.pos + digits;
+    this.pos = pos;
+    for (let i = 0; i < digits; i++) {
+      const q = (n / 10) | 0;
+      u8[--pos] = 0x30 + (n - q * 10);
       n = q;
-    } while (n > 0);
-    // Digits came least significant first.
-    for (let i = start, j = end - 1; i < j; i++, j--) {
-      const c = buf[i]!;
-      buf[i] = buf[j]!;
-      buf[j] = c;
     }
-    this.pos = end;
   }
 
   /** A string that repeats (a tail, a quoted name): its bytes are encoded once. */
@@ -202,7 +225,7 @@ export class TraceWriter implements TraceSink {
       }
     }
     this.pos += this.buf.write(line, this.pos, "utf8");
-    this.buf[this.pos++] = 0x0a;
+    this.u8[this.pos++] = 0x0a;
   }
 
   private flush(): void {
