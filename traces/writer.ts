@@ -2,6 +2,12 @@ import { closeSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs"
 import type { TraceSink } from "../sim/kernel.js";
 import type { TraceFooter, TraceHeader } from "./format.js";
 
+/** Details keys last seen for one event kind, with their encoded `"key":` bytes. */
+interface Shape {
+  keys: string[];
+  bytes: Uint8Array[];
+}
+
 /** Bytes gathered before one write call. */
 const CHUNK_BYTES = 1 << 20;
 
@@ -62,7 +68,7 @@ export class TraceWriter implements TraceSink {
     this.text(tail);
     if (details !== undefined) {
       this.ascii(D_OPEN);
-      this.object(details);
+      this.object(details, this.shapeOf(tail));
     }
     this.reserve(2);
     this.ascii(CLOSE_LINE);
@@ -73,25 +79,66 @@ export class TraceWriter implements TraceSink {
    * case (keys and values that need no escaping, non-negative integers);
    * any other value goes through JSON.stringify itself.
    */
-  private object(o: Record<string, unknown>): void {
+  private object(o: Record<string, unknown>, shape: Shape): void {
     this.reserve(1);
     this.u8[this.pos++] = 0x7b; // {
     let first = true;
+    let i = 0;
     for (const k in o) {
       const v = o[k];
       // JSON.stringify leaves out undefined, functions and symbols.
       if (v === undefined || typeof v === "function" || typeof v === "symbol") continue;
-      const key = this.keyBytes(k);
+      // Events of one kind nearly always carry the same keys in the same order.
+      let key: Uint8Array;
+      if (shape.keys[i] === k) key = shape.bytes[i]!;
+      else {
+        key = this.keyBytes(k);
+        shape.keys[i] = k;
+        shape.bytes[i] = key;
+      }
+      i++;
       this.reserve(key.length + 1);
       if (!first) this.u8[this.pos++] = 0x2c; // ,
       first = false;
       this.ascii(key);
       if (typeof v === "number" && v >= 0 && Number.isSafeInteger(v)) this.int(v);
-      else if (typeof v !== "string" || !this.plainString(v)) this.json(JSON.stringify(v));
+      else if (typeof v === "string") {
+        if (!this.plainString(v)) this.json(JSON.stringify(v));
+      } else if (!(Array.isArray(v) && this.intArray(v))) this.json(JSON.stringify(v));
     }
     this.reserve(1);
     this.u8[this.pos++] = 0x7d; // }
   }
+
+  /** Writes `[a,b,…]` for a short array of non-negative integers; otherwise writes nothing and returns false. */
+  private intArray(a: unknown[]): boolean {
+    if (a.length > 16) return false;
+    for (let i = 0; i < a.length; i++) {
+      const x = a[i];
+      if (typeof x !== "number" || !(x >= 0) || !Number.isSafeInteger(x)) return false;
+    }
+    this.reserve(1);
+    this.u8[this.pos++] = 0x5b; // [
+    for (let i = 0; i < a.length; i++) {
+      if (i > 0) {
+        this.reserve(1);
+        this.u8[this.pos++] = 0x2c;
+      }
+      this.int(a[i] as number);
+    }
+    this.reserve(1);
+    this.u8[this.pos++] = 0x5d; // ]
+    return true;
+  }
+
+  /** The last key list seen for a (node, kind) tail. */
+  private shapeOf(tail: string): Shape {
+    let shape = this.shapes.get(tail);
+    if (shape === undefined) this.shapes.set(tail, (shape = { keys: [], bytes: [] }));
+    return shape;
+  }
+
+  private readonly shapes = new Map<string, Shape>();
 
   /**
    * Writes `"s"` when JSON would write `s` unchanged between quotes
