@@ -13,6 +13,9 @@ const CHUNK_BYTES = 1 << 20;
 
 const ascii = (s: string): Uint8Array => Buffer.from(s, "latin1");
 
+/** "00" "01" … "99" as bytes: digit pairs for integer formatting. */
+const DIGIT_PAIRS = ascii(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0")).join(""));
+
 const T_OPEN = ascii('{"t":');
 const D_OPEN = ascii(',"d":');
 const CLOSE_LINE = ascii("}\n");
@@ -236,13 +239,18 @@ export class TraceWriter implements TraceSink {
     let digits = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : n < 100000 ? 5 : n < 1000000 ? 6 : n < 10000000 ? 7 : n < 100000000 ? 8 : n < 1000000000 ? 9 : 10;
     if (digits < width) digits = width;
     const u8 = this.u8;
-    let pos = this.pos + digits;
+    const start = this.pos;
+    let pos = start + digits;
     this.pos = pos;
-    for (let i = 0; i < digits; i++) {
-      const q = (n / 10) | 0;
-      u8[--pos] = 0x30 + (n - q * 10);
+    // Two digits per division, from a table of "00".."99".
+    while (pos - start >= 2) {
+      const q = (n / 100) | 0;
+      const r = (n - q * 100) << 1;
+      u8[--pos] = DIGIT_PAIRS[r + 1]!;
+      u8[--pos] = DIGIT_PAIRS[r]!;
       n = q;
     }
+    if (pos > start) u8[--pos] = 0x30 + n;
   }
 
   /** A string that repeats (a tail, a quoted name): its bytes are encoded once. */
