@@ -74,6 +74,15 @@ function formattingThread(): Worker | null {
   return thread;
 }
 
+/** True when every element is a safe non-negative integer. */
+function safeInts(a: unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i];
+    if (typeof x !== "number" || !(x >= 0) || !Number.isSafeInteger(x)) return false;
+  }
+  return true;
+}
+
 /** Details keys last seen for one event kind, with their symbol ids. */
 interface Shape {
   keys: string[];
@@ -210,7 +219,7 @@ export class TraceWriter implements TraceSink {
         u8[p] = TAG_PLAIN;
         dv.setUint32(p + 1, v.length, true);
         p += 5 + v.length;
-      } else if (Array.isArray(v) && v.length <= 16 && v.every((x) => typeof x === "number" && this.safe(x))) {
+      } else if (Array.isArray(v) && v.length <= 16 && safeInts(v)) {
         if (p + 3 + 8 * v.length > end) return false;
         u8[p] = TAG_INTS;
         dv.setUint16(p + 1, v.length, true);
