@@ -43,26 +43,7 @@ export class EventHeap<T extends HeapItem> {
     const last = items.pop() as T;
     if (n === 1) return top;
     // Sift down the former last element from the root.
-    const size = n - 1;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= size) break;
-      const r = l + 1;
-      let c = l;
-      let child = items[l] as T;
-      if (r < size) {
-        const right = items[r] as T;
-        if (right.time < child.time || (right.time === child.time && right.seq < child.seq)) {
-          c = r;
-          child = right;
-        }
-      }
-      if (last.time < child.time || (last.time === child.time && last.seq < child.seq)) break;
-      items[i] = child;
-      i = c;
-    }
-    items[i] = last;
+    this.siftDown(last, 0, n - 1);
     return top;
   }
 

@@ -32,6 +32,48 @@ export interface CorpusCase {
   exports?: boolean;
 }
 
+/** Found by a seeded sweep (see README, historical protocol variants). */
+const VOTE_IN_MEMORY_PLAN: FaultPlan = [
+  { atMs: 86_397, kind: "process-crash", durationMs: 10_390, targets: ["@random"] },
+  { atMs: 97_990, kind: "power-loss", durationMs: 21_849, targets: ["@random"] },
+  { atMs: 116_231, kind: "process-crash", durationMs: 3_320, targets: ["@leader"] },
+];
+
+/** Found by a seeded sweep (see README, historical protocol variants). */
+const VOTE_PAGE_CACHE_PLAN: FaultPlan = [
+  { atMs: 16_343, kind: "process-crash", durationMs: 117, targets: ["@random"] },
+  { atMs: 90_769, kind: "process-crash", durationMs: 110, targets: ["@random"] },
+  { atMs: 93_910, kind: "process-crash", durationMs: 17_942, targets: ["@random"] },
+  { atMs: 61_486, kind: "power-loss", durationMs: 10_700, targets: ["@random"] },
+  { atMs: 111_852, kind: "power-loss", durationMs: 7_195, targets: ["@random"] },
+];
+
+/** Found by a seeded sweep (see README, historical protocol variants). */
+const ACK_BEFORE_FSYNC_PLAN: FaultPlan = [
+  { atMs: 17_233, kind: "power-loss", durationMs: 10_676, targets: ["@random"] },
+  { atMs: 17_610, kind: "power-loss", durationMs: 13_196, targets: ["@follower"] },
+  { atMs: 27_909, kind: "power-loss", durationMs: 16_918, targets: ["@leader"] },
+  { atMs: 41_618, kind: "pause", durationMs: 8_739, targets: ["@follower"] },
+  { atMs: 48_026, kind: "process-crash", durationMs: 9_388, targets: ["@random"] },
+];
+
+/** Found by a seeded sweep (see README, historical protocol variants). */
+const FIGURE8_PLAN: FaultPlan = [
+      { atMs: 23_488, kind: "pause", durationMs: 5_525, targets: ["@random"] },
+      { atMs: 27_925, kind: "process-crash", durationMs: 18_180, targets: ["@follower"] },
+      { atMs: 29_302, kind: "pause", durationMs: 13_256, targets: ["@leader"] },
+      { atMs: 42_558, kind: "process-crash", durationMs: 21_610, targets: ["@random"] },
+      { atMs: 47_813, kind: "process-crash", durationMs: 13_378, targets: ["@follower"] },
+      { atMs: 94_091, kind: "power-loss", durationMs: 8_591, targets: ["@random"] },
+      { atMs: 105_760, kind: "pause", durationMs: 5_382, targets: ["@random"] },
+      { atMs: 109_563, kind: "pause", durationMs: 18_644, targets: ["@random"] },
+      { atMs: 119_802, kind: "power-loss", durationMs: 29_519, targets: ["@follower"] },
+      { atMs: 128_207, kind: "pause", durationMs: 13_484, targets: ["@follower"] },
+      { atMs: 141_691, kind: "power-loss", durationMs: 19_314, targets: ["@follower"] },
+      { atMs: 160_745, kind: "pause", durationMs: 7_148, targets: ["@follower"] },
+      { atMs: 164_768, kind: "process-crash", durationMs: 19_965, targets: ["@random"] },
+    ];
+
 export const CORPUS: CorpusCase[] = [
   {
     name: "rocketmq-async-flush-power-loss",
@@ -75,7 +117,7 @@ export const CORPUS: CorpusCase[] = [
     rate: 1.25,
     producers: 1,
     set: { "dledger.persistVote": "none", "dledger.fsyncBeforeAck": true },
-    plan: [{ atMs: 86_397, kind: "process-crash", durationMs: 10_390, targets: ["@random"] }, { atMs: 97_990, kind: "power-loss", durationMs: 21_849, targets: ["@random"] }, { atMs: 116_231, kind: "process-crash", durationMs: 3_320, targets: ["@leader"] }],
+    plan: VOTE_IN_MEMORY_PLAN,
     verdict: "fail",
     anomalies: ["leader-conflict", "nonmonotonic-poll"],
     why: "persistVote=none: a peer that restarts forgets its vote and grants a second candidate the same term, so two leaders hold one term.",
@@ -88,7 +130,7 @@ export const CORPUS: CorpusCase[] = [
     rate: 1.25,
     producers: 1,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
-    plan: [{ atMs: 86_397, kind: "process-crash", durationMs: 10_390, targets: ["@random"] }, { atMs: 97_990, kind: "power-loss", durationMs: 21_849, targets: ["@random"] }, { atMs: 116_231, kind: "process-crash", durationMs: 3_320, targets: ["@leader"] }],
+    plan: VOTE_IN_MEMORY_PLAN,
     verdict: "pass",
     anomalies: ["duplicate", "nonmonotonic-poll"],
     why: "The same plan with the term and vote forced to disk before any reply: one leader per term. (Consumers re-read after the failover, and a producer retry duplicates: findings, not promises.)",
@@ -100,7 +142,7 @@ export const CORPUS: CorpusCase[] = [
     durationSeconds: 120,
     producers: 1,
     set: { "dledger.persistVote": "page-cache", "dledger.fsyncBeforeAck": true },
-    plan: [{ atMs: 16_343, kind: "process-crash", durationMs: 117, targets: ["@random"] }, { atMs: 90_769, kind: "process-crash", durationMs: 110, targets: ["@random"] }, { atMs: 93_910, kind: "process-crash", durationMs: 17_942, targets: ["@random"] }, { atMs: 61_486, kind: "power-loss", durationMs: 10_700, targets: ["@random"] }, { atMs: 111_852, kind: "power-loss", durationMs: 7_195, targets: ["@random"] }],
+    plan: VOTE_PAGE_CACHE_PLAN,
     verdict: "fail",
     anomalies: ["leader-conflict", "nonmonotonic-poll"],
     why: "DLedger's own term file (written and renamed, no fsync): a power loss takes the vote back, and the peer votes again in the same term.",
@@ -112,7 +154,7 @@ export const CORPUS: CorpusCase[] = [
     durationSeconds: 120,
     producers: 1,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
-    plan: [{ atMs: 16_343, kind: "process-crash", durationMs: 117, targets: ["@random"] }, { atMs: 90_769, kind: "process-crash", durationMs: 110, targets: ["@random"] }, { atMs: 93_910, kind: "process-crash", durationMs: 17_942, targets: ["@random"] }, { atMs: 61_486, kind: "power-loss", durationMs: 10_700, targets: ["@random"] }, { atMs: 111_852, kind: "power-loss", durationMs: 7_195, targets: ["@random"] }],
+    plan: VOTE_PAGE_CACHE_PLAN,
     verdict: "pass",
     anomalies: ["nonmonotonic-poll"],
     why: "The same plan with the vote fsynced: the power loss keeps it, no second leader.",
@@ -123,7 +165,7 @@ export const CORPUS: CorpusCase[] = [
     seed: 732,
     durationSeconds: 60,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": false },
-    plan: [{ atMs: 17_233, kind: "power-loss", durationMs: 10_676, targets: ["@random"] }, { atMs: 17_610, kind: "power-loss", durationMs: 13_196, targets: ["@follower"] }, { atMs: 27_909, kind: "power-loss", durationMs: 16_918, targets: ["@leader"] }, { atMs: 41_618, kind: "pause", durationMs: 8_739, targets: ["@follower"] }, { atMs: 48_026, kind: "process-crash", durationMs: 9_388, targets: ["@random"] }],
+    plan: ACK_BEFORE_FSYNC_PLAN,
     verdict: "fail",
     anomalies: ["committed-truncation", "inconsistent-offsets", "log-divergence", "lost-write"],
     why: "fsyncBeforeAck=false (DLedger's default): an entry counts toward the quorum from the page cache, so power losses of two peers take back an acknowledged, committed entry.",
@@ -134,7 +176,7 @@ export const CORPUS: CorpusCase[] = [
     seed: 732,
     durationSeconds: 60,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true },
-    plan: [{ atMs: 17_233, kind: "power-loss", durationMs: 10_676, targets: ["@random"] }, { atMs: 17_610, kind: "power-loss", durationMs: 13_196, targets: ["@follower"] }, { atMs: 27_909, kind: "power-loss", durationMs: 16_918, targets: ["@leader"] }, { atMs: 41_618, kind: "pause", durationMs: 8_739, targets: ["@follower"] }, { atMs: 48_026, kind: "process-crash", durationMs: 9_388, targets: ["@random"] }],
+    plan: ACK_BEFORE_FSYNC_PLAN,
     verdict: "pass",
     anomalies: [],
     why: "The same plan with every entry forced to disk before it counts: nothing acknowledged is lost.",
@@ -145,21 +187,7 @@ export const CORPUS: CorpusCase[] = [
     seed: 159,
     durationSeconds: 170,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true, "dledger.commitRule": "count-replicas" },
-    plan: [
-      { atMs: 23_488, kind: "pause", durationMs: 5_525, targets: ["@random"] },
-      { atMs: 27_925, kind: "process-crash", durationMs: 18_180, targets: ["@follower"] },
-      { atMs: 29_302, kind: "pause", durationMs: 13_256, targets: ["@leader"] },
-      { atMs: 42_558, kind: "process-crash", durationMs: 21_610, targets: ["@random"] },
-      { atMs: 47_813, kind: "process-crash", durationMs: 13_378, targets: ["@follower"] },
-      { atMs: 94_091, kind: "power-loss", durationMs: 8_591, targets: ["@random"] },
-      { atMs: 105_760, kind: "pause", durationMs: 5_382, targets: ["@random"] },
-      { atMs: 109_563, kind: "pause", durationMs: 18_644, targets: ["@random"] },
-      { atMs: 119_802, kind: "power-loss", durationMs: 29_519, targets: ["@follower"] },
-      { atMs: 128_207, kind: "pause", durationMs: 13_484, targets: ["@follower"] },
-      { atMs: 141_691, kind: "power-loss", durationMs: 19_314, targets: ["@follower"] },
-      { atMs: 160_745, kind: "pause", durationMs: 7_148, targets: ["@follower"] },
-      { atMs: 164_768, kind: "process-crash", durationMs: 19_965, targets: ["@random"] },
-    ],
+    plan: FIGURE8_PLAN,
     verdict: "fail",
     anomalies: ["committed-truncation", "duplicate", "log-divergence"],
     why: "Raft's Figure 8: a leader commits an entry of an earlier term by counting the replicas that hold it; a peer whose log ends in a later term wins the next election and overwrites it, so two peers commit different entries at one index.",
@@ -170,21 +198,7 @@ export const CORPUS: CorpusCase[] = [
     seed: 159,
     durationSeconds: 170,
     set: { "dledger.persistVote": "fsync", "dledger.fsyncBeforeAck": true, "dledger.commitRule": "current-term" },
-    plan: [
-      { atMs: 23_488, kind: "pause", durationMs: 5_525, targets: ["@random"] },
-      { atMs: 27_925, kind: "process-crash", durationMs: 18_180, targets: ["@follower"] },
-      { atMs: 29_302, kind: "pause", durationMs: 13_256, targets: ["@leader"] },
-      { atMs: 42_558, kind: "process-crash", durationMs: 21_610, targets: ["@random"] },
-      { atMs: 47_813, kind: "process-crash", durationMs: 13_378, targets: ["@follower"] },
-      { atMs: 94_091, kind: "power-loss", durationMs: 8_591, targets: ["@random"] },
-      { atMs: 105_760, kind: "pause", durationMs: 5_382, targets: ["@random"] },
-      { atMs: 109_563, kind: "pause", durationMs: 18_644, targets: ["@random"] },
-      { atMs: 119_802, kind: "power-loss", durationMs: 29_519, targets: ["@follower"] },
-      { atMs: 128_207, kind: "pause", durationMs: 13_484, targets: ["@follower"] },
-      { atMs: 141_691, kind: "power-loss", durationMs: 19_314, targets: ["@follower"] },
-      { atMs: 160_745, kind: "pause", durationMs: 7_148, targets: ["@follower"] },
-      { atMs: 164_768, kind: "process-crash", durationMs: 19_965, targets: ["@random"] },
-    ],
+    plan: FIGURE8_PLAN,
     verdict: "pass",
     anomalies: ["duplicate", "nonmonotonic-poll"],
     why: "The same plan under the current-term rule: the old entry stays uncommitted until an entry of the leader's own term is replicated, so overwriting it is safe.",
