@@ -390,3 +390,15 @@ export function formattingThreadReady(): boolean {
   formattingThread();
   return Atomics.load(threadReady, 0) === 1;
 }
+
+/**
+ * Starts the formatting thread and waits (without blocking this thread) until
+ * it is ready or `maxWaitMs` passed. A command about to write one trace calls
+ * this first, so even its only trace is formatted on the other core.
+ */
+export async function traceThreadReady(maxWaitMs: number): Promise<boolean> {
+  for (let waited = 0; !formattingThreadReady() && !threadFailed && waited < maxWaitMs; waited += 5) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return formattingThreadReady();
+}

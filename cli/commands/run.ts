@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { ModelCrash, runWithTrace } from "../../traces/record.js";
+import { traceThreadReady } from "../../traces/writer.js";
 import { EXIT, UsageError } from "../errors.js";
 import { describeAnomaly, describePlan, formatMs, shellQuote } from "../format.js";
 import { collect, configFileOverrides, configOrigins, parseInteger, parseOverrides, type CommonRunFlags } from "../options.js";
@@ -73,9 +74,11 @@ export function registerRun(program: Command, cli: CliContext): void {
       .option("--seed <n>", "the seed (the run is a pure function of scenario and seed)", "1")
       .option("--trace <file>", "write the trace (JSON Lines) to this file")
       .option("--json", "print one JSON object"),
-  ).action((name: string, flags: RunFlags) => {
+  ).action(async (name: string, flags: RunFlags) => {
     const seed = parseInteger("--seed", flags.seed ?? "1", 0, 2 ** 31 - 1);
     const { input, overrides } = scenarioAndOverrides(name, flags, cli);
+    // The trace is printed on a second thread once that thread is up; waiting for it costs less than printing here.
+    if (flags.trace !== undefined) await traceThreadReady(1000);
     const started = cli.wallNow();
     let result;
     try {
