@@ -227,12 +227,10 @@ export class Simulation {
   emit(node: string, kind: string, details?: Record<string, unknown>): void {
     hashEvent(this.traceHash, this.nowUs, node, kind, details);
     this.traceCount++;
-    if (this.sinks.length > 0) {
-      const tail = this.lineTail(node, kind);
-      for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, tail, details);
-    }
-    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
+    if (!this.tracing) return;
     const tail = this.lineTail(node, kind);
+    for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, tail, details);
+    if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
     const line = details === undefined ? `{"t":${this.nowUs}${tail}}` : `{"t":${this.nowUs}${tail},"d":${JSON.stringify(details)}}`;
     this.deliver(node, kind, details, line);
   }
@@ -247,9 +245,10 @@ export class Simulation {
   emitTransport(node: string, kind: string, details: Record<string, unknown>): void {
     if (!this.tracing) return;
     this.traceCount++;
-    for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, this.lineTail(node, kind), details);
+    const tail = this.lineTail(node, kind);
+    for (let i = 0; i < this.sinks.length; i++) this.sinks[i]!.line(this.nowUs, tail, details);
     if (this.lineListeners.length === 0 && this.listeners.length === 0) return;
-    this.deliver(node, kind, details, `{"t":${this.nowUs}${this.lineTail(node, kind)},"d":${JSON.stringify(details)}}`);
+    this.deliver(node, kind, details, `{"t":${this.nowUs}${tail},"d":${JSON.stringify(details)}}`);
   }
 
   /**

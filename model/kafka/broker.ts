@@ -690,15 +690,6 @@ export function broker(opts: BrokerOptions) {
       ctx.after(schedulerMs * US_PER_MS, flusher);
     }
 
-    const handlers = rpc.processHandlers();
-    return {
-      onMessage: (conn, payload) => {
-        // A halted broker (Exit.exit after a fatal error) no longer answers anything.
-        if (!halted) handlers.onMessage(conn, payload);
-      },
-      onClose: (conn, reason) => {
-        if (!halted) handlers.onClose!(conn, reason);
-      },
-    };
+    return rpc.haltableHandlers(() => halted);
   };
 }

@@ -448,15 +448,7 @@ export function controller(opts: ControllerOptions) {
     };
     ctx.after(SESSION_CHECK_US, checkSessions);
 
-    const handlers = rpc.processHandlers();
-    return {
-      onMessage: (conn, payload) => {
-        if (!halted) handlers.onMessage(conn, payload);
-      },
-      onClose: (conn, reason) => {
-        if (!halted) handlers.onClose!(conn, reason);
-      },
-    };
+    return rpc.haltableHandlers(() => halted);
   };
 }
 

@@ -66,6 +66,18 @@ export class Rpc {
     };
   }
 
+  /** The process handlers of a process that may halt (Exit.exit after a fatal error): once halted, it answers nothing. */
+  haltableHandlers(halted: () => boolean): ProcessHandlers {
+    return {
+      onMessage: (conn, payload) => {
+        if (!halted()) this.onMessage(conn, payload as RpcMessage);
+      },
+      onClose: (conn, reason) => {
+        if (!halted()) this.onConnClose(conn, reason);
+      },
+    };
+  }
+
   /** The open connection to `peer`, opening one if needed. */
   connection(peer: string): Connection {
     const existing = this.conns.get(peer);

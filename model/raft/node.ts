@@ -475,10 +475,7 @@ class RaftProcess {
   }
 
   private requestFlushNow(): void {
-    if (this.flushInFlight !== null) {
-      this.flushAgain = true;
-      return;
-    }
+    // No tick is scheduled while a flush is in flight; issueFlush then only asks for another.
     this.ctx.cancel(this.flushTimer);
     this.flushTimer = null;
     this.issueFlush();

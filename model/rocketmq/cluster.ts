@@ -12,37 +12,13 @@ import { nameServer } from "./namesrv.js";
 import { Producer, type SendOutcome } from "./producer.js";
 import type { MessageStore } from "./store/message-store.js";
 import { dledgerEntryValue } from "./broker.js";
+import { asciiBytes, asciiString } from "./text.js";
 import { featureConsumerProcess, featureProducerProcess, type FeatureHost } from "./features.js";
 import type { LocalTransactionState } from "./transaction-producer.js";
 import { RETRY_TOPIC_PREFIX, DLQ_TOPIC_PREFIX } from "../../invariants/index.js";
 import type { Entry } from "../raft/core.js";
 import type { RaftNode } from "../raft/node.js";
 import type { LogEntry, PollRead } from "../../invariants/index.js";
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-/**
- * Workload values are short ASCII strings ("producer-1:42"); encoding them
- * by hand skips TextEncoder's per-call overhead on the hottest client path.
- * Anything else goes through the real codecs.
- */
-function asciiBytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c > 0x7f) return encoder.encode(s);
-    out[i] = c;
-  }
-  return out;
-}
-
-function asciiString(b: Uint8Array): string {
-  if (b.length > 64) return decoder.decode(b);
-  for (let i = 0; i < b.length; i++) if (b[i]! > 0x7f) return decoder.decode(b);
-  // One string from all the codes at once: appending a character at a time builds a string per character.
-  return String.fromCharCode.apply(null, b as unknown as number[]);
-}
 
 /**
  * One broker node, as the operator and the runner see it (never the

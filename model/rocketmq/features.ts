@@ -3,6 +3,7 @@ import { dlqTopic, retryTopic } from "../../invariants/index.js";
 import type { NodeContext, ProcessHandlers } from "../../sim/node.js";
 import type { Rng } from "../../sim/rng.js";
 import type { RocketMqFeatures, Workload } from "../scenario.js";
+import { asciiBytes, asciiString } from "./text.js";
 import { ClientInstance, queueKey, type MessageQueue } from "./client.js";
 import type { RocketMqConfig } from "./config.js";
 import { PushConsumer, type ConsumedBatch, type ConsumeConcurrentlyStatus } from "./consumer.js";
@@ -73,18 +74,6 @@ function pickWeighted<T extends string>(rng: Rng, weights: Record<T, number>): T
   return entries[entries.length - 1]![0];
 }
 
-function bytes(s: string): Uint8Array {
-  const out = new Uint8Array(s.length);
-  for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i) & 0xff;
-  return out;
-}
-
-function text(b: Uint8Array): string {
-  let s = "";
-  for (let i = 0; i < b.length; i++) s += String.fromCharCode(b[i]!);
-  return s;
-}
-
 /** How many deliveries of a plain message fail before one succeeds. */
 function drawFailures(rng: Rng, f: RocketMqFeatures): number {
   if (rng.next() < f.poison) return ALWAYS;
@@ -118,7 +107,7 @@ export function featureProducerProcess(host: FeatureHost, ctx: NodeContext): Pro
    * UNKNOW resolves as its plan says (or stays UNKNOW forever).
    */
   function checkAnswer(msg: PulledMessage): LocalTransactionState {
-    const value = msg.properties.UNIQ_KEY ?? text(msg.body);
+    const value = msg.properties.UNIQ_KEY ?? asciiString(msg.body);
     const decided = host.txnDecisions.get(value);
     if (decided === undefined) return "ROLLBACK_MESSAGE";
     if (decided !== "UNKNOW") return decided;
@@ -161,7 +150,7 @@ export function featureProducerProcess(host: FeatureHost, ctx: NodeContext): Pro
     host.history.invoke(proc, "send", base, ctx.now);
     ctx.emit("op.invoke", { process: proc, f: "send", value });
     host.sendStarted();
-    producer.sendSync({ topic: w.topic, body: bytes(value), properties }, (o) => {
+    producer.sendSync({ topic: w.topic, body: asciiBytes(value), properties }, (o) => {
       host.sendFinished();
       // A delayed message's SEND_OK offset is in SCHEDULE_TOPIC_XXXX, not in its real queue.
       process = finish(proc, base, o, !delayed);
@@ -173,7 +162,7 @@ export function featureProducerProcess(host: FeatureHost, ctx: NodeContext): Pro
   const sendOrdered = (value: string, done: () => void): void => {
     const orderId = rng.int(0, f.orderIds - 1);
     const suspends = rng.next() < f.orderlySuspend ? rng.int(1, 3) : 0;
-    const msg: OutgoingMessage = { topic: f.orderedTopic, body: bytes(value), properties: { KEYS: `order-${orderId}`, UNIQ_KEY: value, [PROP_SUSPEND]: String(suspends) } };
+    const msg: OutgoingMessage = { topic: f.orderedTopic, body: asciiBytes(value), properties: { KEYS: `order-${orderId}`, UNIQ_KEY: value, [PROP_SUSPEND]: String(suspends) } };
     const base: SendValue = { key: f.orderedTopic, value, ordered: true };
     const proc = process;
     host.history.invoke(proc, "send", base, ctx.now);
@@ -191,7 +180,7 @@ export function featureProducerProcess(host: FeatureHost, ctx: NodeContext): Pro
   const sendTransactional = (value: string, done: () => void): void => {
     const plan = pickWeighted<TxnPlan>(rng, f.txnOutcomes);
     const tag = f.tags[rng.int(0, f.tags.length - 1)]!;
-    const msg: OutgoingMessage = { topic: w.topic, body: bytes(value), properties: { TAGS: tag, UNIQ_KEY: value, [PROP_TXN]: plan, [PROP_FAIL]: "0" } };
+    const msg: OutgoingMessage = { topic: w.topic, body: asciiBytes(value), properties: { TAGS: tag, UNIQ_KEY: value, [PROP_TXN]: plan, [PROP_FAIL]: "0" } };
     // Each transaction is its own logical client: it completes only when its outcome is known.
     const proc = host.history.newProcess();
     const base: SendValue = { key: w.topic, value, tag };
@@ -277,7 +266,7 @@ function queryByKey(client: ClientInstance, topic: string, msgKey: string, proc:
       if (err !== null || (resp!.code !== ResponseCode.SUCCESS && resp!.code !== ResponseCode.QUERY_NOT_FOUND)) failed = true;
       else for (const m of (resp!.body as { messages: Array<{ body: Uint8Array; properties: Record<string, string> }> }).messages) {
         // MQAdminImpl.queryMessage re-checks the keys: the index hashes them and collides.
-        if ((m.properties.KEYS ?? "").split(" ").includes(msgKey)) found.push(text(m.body));
+        if ((m.properties.KEYS ?? "").split(" ").includes(msgKey)) found.push(asciiString(m.body));
       }
       if (--left > 0) return;
       // A broker that did not answer makes the lookup indeterminate: its part of the index is unknown.
@@ -305,7 +294,7 @@ export function featureConsumerProcess(host: FeatureHost, ctx: NodeContext): Pro
     return messages.map((m) => ({
       key,
       offset: m.queueOffset,
-      value: text(m.body),
+      value: asciiString(m.body),
       ...(m.properties.TAGS === undefined ? {} : { tag: m.properties.TAGS }),
       ...(m.reconsumeTimes > 0 ? { reconsumeTimes: m.reconsumeTimes } : {}),
       ...(special ? { topic: pulledTopic } : {}),

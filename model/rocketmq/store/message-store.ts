@@ -38,17 +38,7 @@ import type {
   PutMessageResult,
 } from "./types.js";
 
-export type {
-  AppendResult,
-  DecodedMessage,
-  DispatchListener,
-  FlushStatus,
-  GetMessageResult,
-  GetMessageStatus,
-  MessageInput,
-  PutMessageResult,
-  PutMessageStatus,
-} from "./types.js";
+export type * from "./types.js";
 
 /** What recovery found at boot, for tests and the trace. */
 export interface RecoveryReport {
